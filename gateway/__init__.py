@@ -1,0 +1,1 @@
+"""campus-edge gateway core: configuration, runtime, data model, storage, sinks and CLI."""

@@ -1,0 +1,39 @@
+"""The `storage:` section: the embedded SQLite store and its retention."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from gateway.config.base import Section
+
+
+class Retention(Section):
+    raw_readings_days: int = Field(30, ge=1)
+    """Days raw readings are kept."""
+    rollup_1m_days: int = Field(365, ge=1)
+    """Days 1-minute rollups are kept."""
+    rollup_1h_days: int = Field(365 * 3, ge=1)
+    """Days 1-hour rollups are kept."""
+    events_days: int = Field(365, ge=1)
+    """Days events, device status history and dead letters are kept."""
+    alerts_days: int = Field(365, ge=1)
+    """Days resolved alerts and their transitions are kept."""
+    audit_days: int = Field(365 * 3, ge=1)
+    """Days audit records are kept."""
+    snapshots_days: int = Field(30, ge=1)
+    """Days camera alarm snapshots are kept."""
+
+
+class StorageConfig(Section):
+    path: Path = Path("var/campus-edge.sqlite")
+    """Database file; its directory is created if missing."""
+    batch_max: int = Field(10_000, ge=1)
+    """Most rows the writer puts in one transaction."""
+    batch_linger_ms: int = Field(20, ge=0)
+    """How long the writer waits to gather more rows into a transaction."""
+    retention: Retention = Retention()
+    """How long each data class is kept."""
+    retention_interval_s: int = Field(3600, ge=10)
+    """How often retention and rollups run."""
