@@ -1,9 +1,167 @@
-"""This package's CLI commands (placeholder until implemented)."""
+"""`campus-edge users ...` and `campus-edge tokens ...`: there is no default password; the first
+admin is created here."""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import getpass
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 from gateway.commands import Commands
+
+if TYPE_CHECKING:
+    from dashboard_api.auth import Accounts
+    from gateway.config.root import GatewayConfig
+
+ROLES = ("viewer", "operator", "counsellor", "admin")
 
 
 def register(commands: Commands) -> None:
-    return None
+    users = commands.top.add_parser("users", help="cockpit users (the first admin is made here)")
+    sub = users.add_subparsers(dest="users_command", metavar="ACTION")
+    users.set_defaults(func=_help(users))
+
+    add = sub.add_parser("add", help="add a user; prints a generated password unless one is given")
+    add.add_argument("--config", "-c", required=True, type=Path, help="the building's YAML file")
+    add.add_argument("--name", required=True, help="login name")
+    add.add_argument("--role", required=True, choices=ROLES)
+    how = add.add_mutually_exclusive_group()
+    how.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    how.add_argument("--prompt", action="store_true", help="ask for the password on the terminal")
+    add.set_defaults(func=cmd_users_add)
+
+    ls = sub.add_parser("list", help="list users")
+    ls.add_argument("--config", "-c", required=True, type=Path)
+    ls.set_defaults(func=cmd_users_list)
+
+    tokens = commands.top.add_parser("tokens", help="API tokens for integrators")
+    tsub = tokens.add_subparsers(dest="tokens_command", metavar="ACTION")
+    tokens.set_defaults(func=_help(tokens))
+    tadd = tsub.add_parser("add", help="create an API token (printed once)")
+    tadd.add_argument("--config", "-c", required=True, type=Path)
+    tadd.add_argument("--label", required=True, help="who or what uses it, e.g. campus-bi")
+    tadd.add_argument("--role", default="viewer", choices=ROLES)
+    tadd.add_argument(
+        "--days", type=int, default=None, help="lifetime (default: api.token_ttl_days)"
+    )
+    tadd.set_defaults(func=cmd_tokens_add)
+
+
+def _help(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
+    def show(_: argparse.Namespace) -> int:
+        parser.print_help()
+        return 2
+
+    return show
+
+
+def _load(path: Path) -> GatewayConfig | None:
+    from gateway.config.loader import ConfigError, load_config  # noqa: PLC0415
+
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return None
+
+
+async def _with_accounts(config: GatewayConfig, work: _Work) -> int:
+    from dashboard_api.auth import Accounts  # noqa: PLC0415
+    from gateway.clock import SystemClock  # noqa: PLC0415
+    from gateway.metrics import Metrics  # noqa: PLC0415
+    from gateway.storage.store import Store  # noqa: PLC0415
+
+    store = await Store.open(config.storage, SystemClock(), Metrics())
+    try:
+        accounts = Accounts(
+            store,
+            SystemClock(),
+            session_ttl_s=config.api.session_ttl_s,
+            max_failures=config.api.login.max_failures,
+            window_s=config.api.login.window_s,
+        )
+        return await work(accounts)
+    finally:
+        await store.close()
+
+
+class _Work:
+    async def __call__(self, accounts: Accounts) -> int:
+        raise NotImplementedError
+
+
+def cmd_users_add(args: argparse.Namespace) -> int:
+    from dashboard_api.auth import (  # noqa: PLC0415
+        MIN_PASSWORD,
+        BadName,
+        PasswordTooShort,
+        Role,
+        UserExists,
+        generate_password,
+    )
+
+    config = _load(args.config)
+    if config is None:
+        return 2
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    elif args.prompt:
+        password = getpass.getpass(f"password for {args.name} (≥ {MIN_PASSWORD} characters): ")
+    else:
+        password = generate_password()
+
+    class Add(_Work):
+        async def __call__(self, accounts: Accounts) -> int:
+            try:
+                await accounts.add_user(args.name, Role(args.role), password, actor="cli")
+            except (PasswordTooShort, UserExists, BadName) as exc:
+                print(f"campus-edge users add: {exc}", file=sys.stderr)
+                return 1
+            return 0
+
+    code = asyncio.run(_with_accounts(config, Add()))
+    if code == 0:
+        print(f"user {args.name} ({args.role}) added")
+        if not (args.password_stdin or args.prompt):
+            print(f"password: {password}")
+            print("(shown once: give it to the user, who should keep it safe)")
+    return code
+
+
+def cmd_users_list(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    if config is None:
+        return 2
+
+    class List(_Work):
+        async def __call__(self, accounts: Accounts) -> int:
+            for u in await accounts.users():
+                flag = " (disabled)" if u.disabled else ""
+                print(f"{u.name}\t{u.role}{flag}")
+            return 0
+
+    return asyncio.run(_with_accounts(config, List()))
+
+
+def cmd_tokens_add(args: argparse.Namespace) -> int:
+    from dashboard_api.auth import Role  # noqa: PLC0415
+
+    config = _load(args.config)
+    if config is None:
+        return 2
+    days = args.days or config.api.token_ttl_days
+
+    class Add(_Work):
+        async def __call__(self, accounts: Accounts) -> int:
+            secret, row = await accounts.create_token(args.label, Role(args.role), days, "cli")
+            print(f"token {row.id} for {row.label} ({row.role}), expires in {days} days:")
+            print(secret)
+            return 0
+
+    return asyncio.run(_with_accounts(config, Add()))

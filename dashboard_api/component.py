@@ -1,4 +1,4 @@
-"""Builds this package's components from the configuration (placeholder until implemented)."""
+"""Builds the API server component from the configuration."""
 
 from __future__ import annotations
 
@@ -6,4 +6,8 @@ from gateway.runtime import Component, Runtime
 
 
 def build_components(runtime: Runtime) -> list[Component]:
-    return []
+    if not runtime.config.api.enabled:
+        return []
+    from dashboard_api.server import ApiServer  # noqa: PLC0415 (FastAPI loads only when enabled)
+
+    return [ApiServer(runtime)]

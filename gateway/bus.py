@@ -41,12 +41,13 @@ POLICY: dict[Stream, Overflow] = {
 }
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class Subscription:
     name: str
     stream: Stream
     queue: asyncio.Queue[Any]
     _bus: Bus
+    closed: bool = False
 
     def __aiter__(self) -> AsyncIterator[Any]:
         return self._iter()
@@ -93,9 +94,13 @@ class Bus:
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
+        """Stop delivering to `sub`; a publisher waiting for room in its queue is released."""
+        sub.closed = True
         subs = self._subs[sub.stream]
         if sub in subs:
             subs.remove(sub)
+        while not sub.queue.empty():
+            sub.queue.get_nowait()
 
     async def publish(self, stream: Stream, item: Any) -> None:
         await self.publish_many(stream, (item,))
@@ -114,5 +119,5 @@ class Bus:
                             subscriber=sub.name,
                             help_="Telemetry items shed because a subscriber fell behind",
                         )
-                else:
+                elif not sub.closed:
                     await sub.queue.put(item)

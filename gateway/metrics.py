@@ -16,11 +16,12 @@ def _key(labels: dict[str, str]) -> LabelKey:
 def _fmt_labels(key: LabelKey) -> str:
     if not key:
         return ""
-    inner = ",".join(
-        f'{k}="{v.replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"'
-        for k, v in key
-    )
+    inner = ",".join(f'{k}="{_escape(v)}"' for k, v in key)
     return "{" + inner + "}"
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 @dataclass(slots=True)
@@ -84,7 +85,8 @@ class Metrics:
             for cb in callbacks:
                 values.update(cb())
             if fam.help:
-                lines.append(f"# HELP {fam.name} {fam.help}")
+                help_text = fam.help.replace("\\", "\\\\").replace("\n", "\\n")
+                lines.append(f"# HELP {fam.name} {help_text}")
             lines.append(f"# TYPE {fam.name} {fam.kind}")
             for k, v in sorted(values.items()):
                 lines.append(f"{fam.name}{_fmt_labels(k)} {v:g}")

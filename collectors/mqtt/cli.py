@@ -1,4 +1,4 @@
-"""This package's CLI commands (placeholder until implemented)."""
+"""MQTT commands: the gate/terminal simulator, record and replay."""
 
 from __future__ import annotations
 
@@ -6,4 +6,8 @@ from gateway.commands import Commands
 
 
 def register(commands: Commands) -> None:
-    return None
+    from simulators.gates.cli import register as register_gates  # noqa: PLC0415
+    from simulators.recording.cli import register as register_recording  # noqa: PLC0415
+
+    register_gates(commands)
+    register_recording(commands)

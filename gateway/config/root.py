@@ -41,7 +41,7 @@ class BuildingConfig(Section):
 
 class PrivacyConfig(Section):
     card_key: SecretStr = Field(min_length=16)
-    """Key for card-number pseudonyms (HMAC); at least 16 characters. Use `${ENV}` or `file:`."""
+    """Key for card-number pseudonyms (HMAC); at least 16 characters: `${ENV}` or `!file path`."""
 
 
 class LogConfig(Section):
@@ -72,3 +72,11 @@ class GatewayConfig(Section):
     """The API and the operations cockpit."""
     upstream: UpstreamConfig = UpstreamConfig()
     """Forwarding to the campus tier."""
+
+    def enabled_sections(self) -> list[str]:
+        """Names of the sections switched on (those with an `enabled` flag set)."""
+        return [
+            name
+            for name in type(self).model_fields
+            if getattr(getattr(self, name), "enabled", False) is True
+        ]

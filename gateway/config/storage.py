@@ -19,7 +19,7 @@ class Retention(Section):
     events_days: int = Field(365, ge=1)
     """Days events, device status history and dead letters are kept."""
     alerts_days: int = Field(365, ge=1)
-    """Days resolved alerts and their transitions are kept."""
+    """Days resolved alerts and their transitions are kept (unresolved alerts are never deleted)."""
     audit_days: int = Field(365 * 3, ge=1)
     """Days audit records are kept."""
     snapshots_days: int = Field(30, ge=1)
@@ -30,10 +30,18 @@ class StorageConfig(Section):
     path: Path = Path("var/campus-edge.sqlite")
     """Database file; its directory is created if missing."""
     batch_max: int = Field(10_000, ge=1)
-    """Most rows the writer puts in one transaction."""
+    """Most rows the writer puts in one transaction (a bigger single batch gets its own)."""
     batch_linger_ms: int = Field(20, ge=0)
     """How long the writer waits to gather more rows into a transaction."""
+    readers: int = Field(2, ge=1, le=16)
+    """Reader connections (each in its own thread) serving queries while the writer writes."""
     retention: Retention = Retention()
     """How long each data class is kept."""
     retention_interval_s: int = Field(3600, ge=10)
-    """How often retention and rollups run."""
+    """How often retention runs."""
+    outbox: bool = False
+    """Append every reading and new event to the upstream outbox in the same transaction.
+    Turn on together with `upstream`; off, forwarding costs nothing."""
+    outbox_max_rows: int = Field(5_000_000, ge=1000)
+    """Bound on the outbox: past it the oldest readings (never events) are dropped from the
+    outbox (they stay in the store), counted in `store_outbox_shed_total`."""

@@ -1,0 +1,258 @@
+"""Read queries, run on reader connections in worker threads."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from gateway.model import (
+    Alert,
+    AlertState,
+    AlertTransition,
+    AuditRecord,
+    DeviceStatus,
+    Quality,
+    Reading,
+    Severity,
+)
+from gateway.storage import codec
+from gateway.storage.records import OutboxEntry, SeriesPoint, StoredDeadLetter, StoredEvent
+from gateway.storage.rollups import HOUR_MS, MINUTE_MS
+
+_TOP = "\U0010ffff"
+
+
+def series_id(conn: sqlite3.Connection, device: str, metric: str) -> int | None:
+    row = conn.execute(
+        "SELECT id FROM series WHERE device = ? AND metric = ?", (device, metric)
+    ).fetchone()
+    return None if row is None else int(row[0])
+
+
+def series_points(
+    conn: sqlite3.Connection, sid: int, since_ms: int, until_ms: int, bucket: str
+) -> list[SeriesPoint]:
+    if bucket == "raw":
+        return _raw_points(conn, sid, since_ms, until_ms)
+    width = {"1m": MINUTE_MS, "1h": HOUR_MS}.get(bucket)
+    if width is None:
+        raise ValueError(f"unknown bucket {bucket!r}: use 'raw', '1m' or '1h'")
+    rows = conn.execute(
+        f"SELECT bucket_ms, n, vmin, vmax, vsum, vlast FROM rollup_{bucket}"
+        " WHERE series_id = ? AND bucket_ms >= ? AND bucket_ms < ? ORDER BY bucket_ms",
+        (sid, since_ms - since_ms % width, until_ms),
+    )
+    return [SeriesPoint(b, n, lo, hi, s / n, last) for b, n, lo, hi, s, last in rows]
+
+
+_RAW = (
+    "SELECT r.ts_ms, r.value FROM reading_blocks AS b"
+    " JOIN readings AS r ON r.id BETWEEN b.first_id AND b.last_id"
+    " WHERE b.series_id = :s AND b.bucket_ms >= :first_bucket AND b.bucket_ms < :until"
+    " AND r.series_id = :s AND r.ts_ms - r.ts_ms % 60000 = b.bucket_ms"
+    " AND r.ts_ms >= :since AND r.ts_ms < :until AND r.quality < 2"
+    " ORDER BY r.ts_ms, r.id"
+)
+
+
+def _raw_points(
+    conn: sqlite3.Connection, sid: int, since_ms: int, until_ms: int
+) -> list[SeriesPoint]:
+    """Raw readings through their blocks; a re-delivered reading (same time) counts once."""
+    params = {
+        "s": sid,
+        "since": since_ms,
+        "until": until_ms,
+        "first_bucket": since_ms - since_ms % MINUTE_MS,
+    }
+    out: list[SeriesPoint] = []
+    prev = None
+    for ts, v in conn.execute(_RAW, params):
+        if ts != prev:
+            out.append(SeriesPoint(ts, 1, v, v, v, v))
+            prev = ts
+    return out
+
+
+def events(
+    conn: sqlite3.Connection,
+    *,
+    device: str | None,
+    kind_prefix: str | None,
+    since_ms: int | None,
+    until_ms: int | None,
+    after_rowid: int | None,
+    limit: int,
+) -> list[StoredEvent]:
+    where: list[str] = []
+    params: list[Any] = []
+    if device is not None:
+        where.append("device = ?")
+        params.append(device)
+    if kind_prefix:
+        where.append("kind >= ? AND kind < ?")
+        params += [kind_prefix, kind_prefix + _TOP]
+    if since_ms is not None:
+        where.append("ts_ms >= ?")
+        params.append(since_ms)
+    if until_ms is not None:
+        where.append("ts_ms < ?")
+        params.append(until_ms)
+    if after_rowid is not None:
+        where.append("rowid > ?")
+        params.append(after_rowid)
+    sql = f"SELECT {codec.EVENT_COLUMNS} FROM events"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY rowid LIMIT ?"
+    params.append(limit)
+    out = []
+    for row in conn.execute(sql, params):
+        rowid, event = codec.event_from_row(row)
+        out.append(StoredEvent(rowid, event))
+    return out
+
+
+def latest_statuses(conn: sqlite3.Connection) -> dict[str, DeviceStatus]:
+    rows = conn.execute(f"SELECT {codec.STATUS_COLUMNS} FROM device_latest")
+    return {s.device: s for s in map(codec.status_from_row, rows)}
+
+
+def status_history(
+    conn: sqlite3.Connection, device: str, since_ms: int | None, limit: int
+) -> list[DeviceStatus]:
+    cols = codec.STATUS_COLUMNS
+    if since_ms is None:
+        rows = conn.execute(
+            f"SELECT * FROM (SELECT {cols}, seq FROM status_history WHERE device = ?"
+            " ORDER BY ts_ms DESC, seq DESC LIMIT ?) ORDER BY ts_ms, seq",
+            (device, limit),
+        )
+    else:
+        rows = conn.execute(
+            f"SELECT {cols}, seq FROM status_history WHERE device = ? AND ts_ms >= ?"
+            " ORDER BY ts_ms, seq LIMIT ?",
+            (device, since_ms, limit),
+        )
+    return [codec.status_from_row(r[:5]) for r in rows]
+
+
+def alert(conn: sqlite3.Connection, alert_id: str) -> Alert | None:
+    row = conn.execute(f"SELECT {codec.ALERT_COLUMNS} FROM alerts WHERE id = ?", (alert_id,))
+    found = row.fetchone()
+    return None if found is None else codec.alert_from_row(found)
+
+
+def alerts(
+    conn: sqlite3.Connection,
+    *,
+    states: tuple[AlertState, ...],
+    rule: str | None,
+    severity: Severity | None,
+    subject_prefix: str | None,
+    since_ms: int | None,
+    until_ms: int | None,
+    overdue_at_ms: int | None,
+    limit: int,
+) -> list[Alert]:
+    where: list[str] = []
+    params: list[Any] = []
+    if states:
+        where.append(f"state IN ({','.join('?' * len(states))})")
+        params += [AlertState(s).value for s in states]
+    if rule is not None:
+        where.append("rule = ?")
+        params.append(rule)
+    if severity is not None:
+        where.append("severity = ?")
+        params.append(Severity(severity).value)
+    if subject_prefix:
+        where.append("subject >= ? AND subject < ?")
+        params += [subject_prefix, subject_prefix + _TOP]
+    if since_ms is not None:
+        where.append("opened_ms >= ?")
+        params.append(since_ms)
+    if until_ms is not None:
+        where.append("opened_ms < ?")
+        params.append(until_ms)
+    if overdue_at_ms is not None:
+        where.append(
+            "((state = 'open' AND ack_deadline_ms IS NOT NULL AND ack_deadline_ms < ?)"
+            " OR (state != 'resolved' AND resolve_deadline_ms IS NOT NULL"
+            " AND resolve_deadline_ms < ?))"
+        )
+        params += [overdue_at_ms, overdue_at_ms]
+    sql = f"SELECT {codec.ALERT_COLUMNS} FROM alerts"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY opened_ms DESC, id LIMIT ?"
+    params.append(limit)
+    return [codec.alert_from_row(r) for r in conn.execute(sql, params)]
+
+
+def transitions(conn: sqlite3.Connection, alert_id: str) -> list[AlertTransition]:
+    rows = conn.execute(
+        f"SELECT {codec.TRANSITION_COLUMNS} FROM alert_transitions WHERE alert_id = ? ORDER BY seq",
+        (alert_id,),
+    )
+    return [codec.transition_from_row(r) for r in rows]
+
+
+def audit_log(conn: sqlite3.Connection, since_ms: int | None, limit: int) -> list[AuditRecord]:
+    cols = codec.AUDIT_COLUMNS
+    if since_ms is None:
+        rows = conn.execute(
+            f"SELECT * FROM (SELECT {cols}, seq FROM audit ORDER BY seq DESC LIMIT ?) ORDER BY seq",
+            (limit,),
+        )
+    else:
+        rows = conn.execute(
+            f"SELECT {cols}, seq FROM audit WHERE ts_ms >= ? ORDER BY seq LIMIT ?",
+            (since_ms, limit),
+        )
+    return [codec.audit_from_row(r[:5]) for r in rows]
+
+
+def dead_letters(
+    conn: sqlite3.Connection, device: str | None, limit: int
+) -> list[StoredDeadLetter]:
+    sql = f"SELECT {codec.DEAD_LETTER_COLUMNS} FROM dead_letters"
+    params: list[Any] = []
+    if device is not None:
+        sql += " WHERE coalesce(device, '') = ?"
+        params.append(device)
+    sql += " ORDER BY id DESC LIMIT ?"
+    params.append(limit)
+    out = []
+    for row in conn.execute(sql, params):
+        id_, size, letter = codec.dead_letter_from_row(row)
+        out.append(StoredDeadLetter(id_, letter, size))
+    return out
+
+
+def dead_letter_counts(conn: sqlite3.Connection) -> dict[str, int]:
+    rows = conn.execute("SELECT coalesce(device, ''), count(*) FROM dead_letters GROUP BY 1")
+    return {str(d): int(n) for d, n in rows}
+
+
+def outbox_read(conn: sqlite3.Connection, after: int, limit: int) -> list[OutboxEntry]:
+    rows = conn.execute(
+        "SELECT o.seq, o.kind, s.device, s.metric, o.ts_ms, o.value, o.quality,"
+        " e.rowid, e.id, e.device, e.kind, e.ts_ms, e.received_ms, e.data"
+        " FROM outbox o LEFT JOIN series s ON s.id = o.series_id"
+        " LEFT JOIN events e ON e.rowid = o.event_rowid"
+        " WHERE o.seq > ? ORDER BY o.seq LIMIT ?",
+        (after, limit),
+    )
+    out: list[OutboxEntry] = []
+    for seq, kind, device, metric, ts_ms, value, quality, *ev in rows:
+        if kind == 0 and device is not None:
+            out.append(
+                OutboxEntry(seq, reading=Reading(device, metric, ts_ms, value, Quality(quality)))
+            )
+        elif kind == 1 and ev[0] is not None:
+            rowid, event = codec.event_from_row(tuple(ev))
+            out.append(OutboxEntry(seq, event=StoredEvent(rowid, event)))
+        else:
+            out.append(OutboxEntry(seq))  # its event is gone (retention): skip and ack
+    return out

@@ -1,0 +1,313 @@
+"""The synchronous half of the single writer: applies coalesced batches on the only write
+connection, in the dedicated writer thread. `gateway.storage.store` feeds it from asyncio."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+from operator import itemgetter
+from typing import Any, TypeVar
+
+from gateway.metrics import Metrics
+from gateway.storage import codec, rollups
+from gateway.storage.batch import CommitResult, WriteBatch
+from gateway.storage.errors import StoreError, StoreFullError
+
+T = TypeVar("T")
+
+_INSERT_READING = "INSERT INTO readings (series_id, ts_ms, value, quality) VALUES (?, ?, ?, ?)"
+_INSERT_EVENT = (
+    "INSERT OR IGNORE INTO events (id, device, kind, ts_ms, received_ms, data)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
+)
+_INSERT_STATUS = (
+    "INSERT INTO status_history (device, ts_ms, online, mode, detail) VALUES (?, ?, ?, ?, ?)"
+)
+_UPSERT_LATEST = (
+    "INSERT INTO device_latest (device, ts_ms, online, mode, detail) VALUES (?, ?, ?, ?, ?)"
+    " ON CONFLICT (device) DO UPDATE SET ts_ms = excluded.ts_ms, online = excluded.online,"
+    " mode = excluded.mode, detail = excluded.detail WHERE excluded.ts_ms >= device_latest.ts_ms"
+)
+_UPSERT_ALERT = (
+    f"INSERT OR REPLACE INTO alerts ({codec.ALERT_COLUMNS})"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_TRANSITION = (
+    f"INSERT INTO alert_transitions ({codec.TRANSITION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_AUDIT = f"INSERT INTO audit ({codec.AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?)"
+_INSERT_DEAD = (
+    "INSERT INTO dead_letters (ts_ms, source, device, topic, payload, payload_size, reason)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+_OUTBOX_READINGS = (
+    "INSERT INTO outbox (kind, series_id, ts_ms, value, quality)"
+    " SELECT 0, series_id, ts_ms, value, quality FROM readings WHERE id >= ? ORDER BY id"
+)
+_OUTBOX_EVENT = "INSERT INTO outbox (kind, event_rowid) VALUES (1, ?)"
+
+CLASSES = (
+    "readings",
+    "events",
+    "statuses",
+    "alerts",
+    "transitions",
+    "audit",
+    "dead_letters",
+    "sql",
+)
+
+
+def wrap_error(exc: BaseException, what: str) -> StoreError:
+    """A clear StoreError for a failed SQLite operation (StoreFullError for a full disk)."""
+    if isinstance(exc, StoreError):
+        return exc
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code == sqlite3.SQLITE_FULL:
+        return StoreFullError(f"{what} failed: the disk or database is full ({exc})")
+    return StoreError(f"{what} failed: {type(exc).__name__}: {exc}")
+
+
+class SyncWriter:
+    """Owns the write connection; every method runs in the writer thread."""
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        metrics: Metrics,
+        *,
+        outbox: bool,
+        outbox_max_rows: int,
+    ) -> None:
+        self.conn = conn
+        self.metrics = metrics
+        self.outbox = outbox
+        self.outbox_max_rows = outbox_max_rows
+        self.series: dict[tuple[str, str], int] = {
+            (d, m): int(i) for i, d, m in conn.execute("SELECT id, device, metric FROM series")
+        }
+        self._next_series = 1 + max(self.series.values(), default=0)
+        self.outbox_rows = int(conn.execute("SELECT count(*) FROM outbox").fetchone()[0])
+        self.outbox_high_water = self.outbox_rows
+        self.outbox_shed = 0
+        self._sync_full: bool | None = None
+        self._new_series: list[tuple[str, str]] = []
+        self._rows: list[tuple[int, int, float, int]] = []
+
+    # -- transactions ---------------------------------------------------------------------
+
+    def _set_sync(self, full: bool) -> None:
+        if self._sync_full is not full:
+            self.conn.execute(f"PRAGMA synchronous={'FULL' if full else 'NORMAL'}")
+            self._sync_full = full
+
+    def _rollback(self) -> None:
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
+
+    def apply(self, batches: list[WriteBatch]) -> list[CommitResult | StoreError]:
+        """Commit `batches` in one transaction. If it fails and holds several batches, each is
+        retried alone so that one bad batch fails only its own caller."""
+        try:
+            return list(self._commit(batches))
+        except Exception as exc:
+            err = wrap_error(exc, "commit")
+            self._count_failure(err)
+            if len(batches) == 1:
+                return [err]
+        out: list[CommitResult | StoreError] = []
+        for b in batches:
+            try:
+                out.extend(self._commit([b]))
+            except Exception as exc:
+                err = wrap_error(exc, "commit")
+                self._count_failure(err)
+                out.append(err)
+        return out
+
+    def _count_failure(self, err: StoreError) -> None:
+        reason = "full" if isinstance(err, StoreFullError) else "error"
+        self.metrics.inc(
+            "store_commit_failures_total",
+            help_="Transactions that failed and were rolled back",
+            reason=reason,
+        )
+
+    def _commit(self, batches: list[WriteBatch]) -> list[CommitResult]:
+        durable = any(b.durable for b in batches)
+        self._set_sync(durable)
+        started = time.perf_counter()
+        outbox_rows = self.outbox_rows
+        high_water = self.outbox_high_water
+        shed = self.outbox_shed
+        counts = dict.fromkeys(CLASSES, 0)
+        self._new_series = []
+        self._rows = []
+        conn = self.conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            results = [self._apply_one(b, counts) for b in batches]
+            if self._rows:
+                self._append_readings()
+            self._bound_outbox()
+            conn.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            for key in self._new_series:
+                self.series.pop(key, None)
+            self.outbox_rows, self.outbox_high_water, self.outbox_shed = (
+                outbox_rows,
+                high_water,
+                shed,
+            )
+            raise
+        elapsed = time.perf_counter() - started
+        m = self.metrics
+        for cls, n in counts.items():
+            if n:
+                m.inc(
+                    "store_rows_written_total", n, "Rows committed per data class", **{"class": cls}
+                )
+        m.inc(
+            "store_transactions_total",
+            help_="Committed transactions",
+            sync="full" if durable else "normal",
+        )
+        m.inc("store_commit_seconds_total", elapsed, "Time spent in committed transactions")
+        m.set("store_commit_seconds_last", elapsed, "Duration of the last committed transaction")
+        if self.outbox:
+            m.set("store_outbox_backlog", self.outbox_rows, "Rows waiting in the upstream outbox")
+            m.set("store_outbox_high_water", self.outbox_high_water, "Largest outbox backlog")
+        if self.outbox_shed != shed:
+            m.inc(
+                "store_outbox_shed_total",
+                self.outbox_shed - shed,
+                "Readings dropped from the full outbox (still stored locally)",
+            )
+        return results
+
+    def run(self, fn: Callable[[sqlite3.Connection], T], *, durable: bool = True) -> T:
+        """Run `fn` in a transaction of its own on the write connection."""
+        self._set_sync(durable)
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+            result = fn(self.conn)
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            if self.outbox:
+                self.outbox_recount()
+            raise
+        return result
+
+    # -- one batch --------------------------------------------------------------------------
+
+    def _series_id(self, key: tuple[str, str]) -> int:
+        sid = self._next_series
+        self.conn.execute("INSERT INTO series (id, device, metric) VALUES (?, ?, ?)", (sid, *key))
+        self._next_series = sid + 1
+        self.series[key] = sid
+        self._new_series.append(key)
+        return sid
+
+    def _append_readings(self) -> None:
+        """Append the transaction's readings grouped by series (a stable sort keeps their
+        order within a series), then their blocks, rollups and outbox rows."""
+        conn = self.conn
+        rows = self._rows
+        rows.sort(key=itemgetter(0))
+        first = int(conn.execute("SELECT coalesce(max(id), 0) + 1 FROM readings").fetchone()[0])
+        conn.executemany(_INSERT_READING, rows)
+        if rollups.flush(conn, first):
+            self.metrics.inc(
+                "store_rollup_recomputes_total",
+                help_="Transactions whose readings may repeat stored ones (minutes recomputed)",
+            )
+        if self.outbox:
+            conn.execute(_OUTBOX_READINGS, (first,))
+            self._outbox_added(len(rows))
+
+    def _apply_one(self, b: WriteBatch, counts: dict[str, int]) -> CommitResult:
+        conn = self.conn
+        new_events: tuple[bool, ...] = ()
+        if b.readings:
+            get = self.series.get
+            add_series = self._series_id
+            self._rows += [
+                (
+                    get((r.device, r.metric)) or add_series((r.device, r.metric)),
+                    r.ts_ms,
+                    r.value,
+                    r.quality,
+                )
+                for r in b.readings
+            ]
+            counts["readings"] += len(b.readings)
+        if b.events:
+            flags: list[bool] = []
+            for e in b.events:
+                cur = conn.execute(_INSERT_EVENT, codec.event_row(e))
+                new = cur.rowcount == 1
+                flags.append(new)
+                if new and self.outbox:
+                    conn.execute(_OUTBOX_EVENT, (cur.lastrowid,))
+                    self._outbox_added(1)
+            new_events = tuple(flags)
+            n_new = sum(flags)
+            counts["events"] += n_new
+            if n_new != len(flags):
+                self.metrics.inc(
+                    "store_events_duplicate_total",
+                    len(flags) - n_new,
+                    "Events already stored (same id), ignored",
+                )
+        if b.statuses:
+            rows_s = [codec.status_row(s) for s in b.statuses]
+            conn.executemany(_INSERT_STATUS, rows_s)
+            conn.executemany(_UPSERT_LATEST, rows_s)
+            counts["statuses"] += len(rows_s)
+        if b.alerts:
+            conn.executemany(_UPSERT_ALERT, [codec.alert_row(a) for a in b.alerts])
+            counts["alerts"] += len(b.alerts)
+        if b.transitions:
+            conn.executemany(_INSERT_TRANSITION, [codec.transition_row(t) for t in b.transitions])
+            counts["transitions"] += len(b.transitions)
+        if b.audit:
+            conn.executemany(_INSERT_AUDIT, [codec.audit_row(a) for a in b.audit])
+            counts["audit"] += len(b.audit)
+        if b.dead_letters:
+            conn.executemany(_INSERT_DEAD, [codec.dead_letter_row(d) for d in b.dead_letters])
+            counts["dead_letters"] += len(b.dead_letters)
+        for statement, params in b.sql:
+            conn.executemany(statement, params)
+            counts["sql"] += len(params)
+        return CommitResult(new_events=new_events)
+
+    # -- outbox -----------------------------------------------------------------------------
+
+    def _outbox_added(self, n: int) -> None:
+        self.outbox_rows += n
+
+    def _bound_outbox(self) -> None:
+        if self.outbox_rows > self.outbox_max_rows:
+            excess = self.outbox_rows - self.outbox_max_rows
+            cur = self.conn.execute(
+                "DELETE FROM outbox WHERE seq IN"
+                " (SELECT seq FROM outbox WHERE kind = 0 ORDER BY seq LIMIT ?)",
+                (excess,),
+            )
+            self.outbox_rows -= cur.rowcount
+            self.outbox_shed += cur.rowcount
+        self.outbox_high_water = max(self.outbox_high_water, self.outbox_rows)
+
+    def outbox_ack(self, conn: sqlite3.Connection, upto: int) -> int:
+        cur = conn.execute("DELETE FROM outbox WHERE seq <= ?", (upto,))
+        self.outbox_rows -= cur.rowcount
+        return cur.rowcount
+
+    def outbox_recount(self) -> None:
+        self.outbox_rows = int(self.conn.execute("SELECT count(*) FROM outbox").fetchone()[0])
+
+
+Op = Callable[[sqlite3.Connection], Any]

@@ -1,0 +1,1 @@
+"""Simulated Modbus devices of a building: room power meters and floor safety modules."""

@@ -1,0 +1,1 @@
+"""Record MQTT traffic to JSON Lines and replay it in order."""
