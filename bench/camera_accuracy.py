@@ -78,6 +78,8 @@ def camera_for(spec: SceneSpec) -> CameraConfig:
 def run_clip(spec: SceneSpec, jpeg: bool, write_dir: Path | None) -> dict[str, Any]:
     import cv2
 
+    cv2.setNumThreads(1)
+
     scene = build_scene(spec)
     renderer = Renderer(scene)
     cam = camera_for(spec)
@@ -100,9 +102,9 @@ def run_clip(spec: SceneSpec, jpeg: bool, write_dir: Path | None) -> dict[str, A
         if jpeg:
             ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 80])
             frame = cv2.imdecode(buf, cv2.IMREAD_COLOR)
-        started = time.perf_counter()
+        started = time.thread_time()
         report = pipe.process(frame, t0 + round(t * 1000))
-        analysis_s += time.perf_counter() - started
+        analysis_s += time.thread_time() - started
         for ev in report.events:
             if ev.kind == "camera.line_crossing":
                 counted[ev.data["direction"]] += ev.data["count"]
@@ -125,7 +127,7 @@ def run_clip(spec: SceneSpec, jpeg: bool, write_dir: Path | None) -> dict[str, A
         "in": {"truth": crossings["in"], "counted": counted["in"]},
         "out": {"truth": crossings["out"], "counted": counted["out"]},
         "occupancy_mae": round(statistics.fmean(abs_err), 3) if abs_err else None,
-        "analysis_ms_per_frame": round(analysis_s * 1000 / renderer.frame_count, 3),
+        "analysis_cpu_ms_per_frame": round(analysis_s * 1000 / renderer.frame_count, 3),
     }
     for d in ("in", "out"):
         truth_n, got = out[d]["truth"], out[d]["counted"]
@@ -155,12 +157,19 @@ def main() -> int:
     ap.add_argument("--jpeg", action="store_true", help="pass frames through JPEG (MJPEG-like)")
     ap.add_argument("--write-clips", type=Path, default=None, help="also write clips as AVI here")
     ap.add_argument("--seed", type=int, action="append", help="only these clip seeds")
+    ap.add_argument("--jobs", type=int, default=2, help="clips analysed in parallel")
     args = ap.parse_args()
     specs = clip_specs(args.quick)
     if args.seed:
         specs = [s for s in specs if s.seed in args.seed]
     started = time.perf_counter()
-    clips = [run_clip(s, args.jpeg, args.write_clips) for s in specs]
+    if args.jobs > 1:
+        import multiprocessing
+
+        with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
+            clips = pool.starmap(run_clip, [(s, args.jpeg, args.write_clips) for s in specs])
+    else:
+        clips = [run_clip(s, args.jpeg, args.write_clips) for s in specs]
     counting = [c for c in clips if not c["tampers"]]
     summary: dict[str, Any] = {}
     for d in ("in", "out"):
@@ -185,8 +194,8 @@ def main() -> int:
         (t["detected_after_s"] for t in injected if t["detected_after_s"] is not None), default=None
     )
     summary["false_tampers"] = sum(c["false_tampers"] for c in clips)
-    summary["analysis_ms_per_frame_median"] = statistics.median(
-        c["analysis_ms_per_frame"] for c in clips
+    summary["analysis_cpu_ms_per_frame_median"] = statistics.median(
+        c["analysis_cpu_ms_per_frame"] for c in clips
     )
     summary["targets_met"] = {
         "crossings_overall_within_5pct": all(
@@ -203,6 +212,7 @@ def main() -> int:
         "bench": "camera_accuracy",
         "clips": len(clips),
         "jpeg": args.jpeg,
+        "jobs": args.jobs,
         "seconds": round(time.perf_counter() - started, 1),
         "summary": summary,
         "per_clip": clips,

@@ -76,7 +76,7 @@ def format_rate(items: list[object]) -> float:
 
 async def drain(vm: VictoriaMetrics, outbox: Store, batch: int, expected: int) -> float:
     metrics = Metrics()
-    config = UpstreamConfig(enabled=True, url=vm.url, batch_points=batch, idle_poll_s=0.05)  # type: ignore[arg-type]
+    config = UpstreamConfig(enabled=True, url=vm.url, batch_points=batch, idle_poll_s=0.05)
     sink = UpstreamSink(
         config,
         outbox=outbox,
@@ -119,7 +119,7 @@ async def stage_rates(vm: VictoriaMetrics, store: Store, batch: int, run: Run) -
         "\n".join(fmt.format(i) for i in items[k : k + batch]).encode()
         for k in range(0, len(items), batch)
     ]
-    writer = InfluxWriter(UpstreamConfig(enabled=True, url=vm.url))  # type: ignore[arg-type]
+    writer = InfluxWriter(UpstreamConfig(enabled=True, url=vm.url))
     started = time.perf_counter()
     for body in bodies:
         await asyncio.to_thread(writer.write, body)

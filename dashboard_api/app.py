@@ -15,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from dashboard_api.auth import Accounts
 from dashboard_api.context import ApiContext
 from dashboard_api.kpis import KpiService
-from dashboard_api.residents import PendingResidents, ResidentDirectory
+from dashboard_api.residents import ResidentDirectory, SqlResidents
 from dashboard_api.routes import admin, alerts, auth, data, stream, system
 from dashboard_api.stream import StreamHub
 from gateway.bus import Stream
@@ -39,7 +39,7 @@ async def _publish_kpis(c: ApiContext) -> None:
 
 def create_app(runtime: Runtime, residents: ResidentDirectory | None = None) -> FastAPI:
     cfg = runtime.config.api
-    directory = residents or PendingResidents()
+    directory = residents or SqlResidents(runtime.store)
     c = ApiContext(
         runtime=runtime,
         config=cfg,

@@ -15,6 +15,8 @@ import logging
 import os
 import signal
 import sys
+import threading
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Protocol, cast
@@ -156,6 +158,19 @@ async def run_gateway(
     return 0
 
 
+def _busy_threads(grace_s: float) -> list[str]:
+    """Names of non-daemon threads still alive after `grace_s` (they would block the exit)."""
+    deadline = time.monotonic() + grace_s
+    busy = []
+    for t in threading.enumerate():
+        if t is threading.main_thread() or t.daemon:
+            continue
+        t.join(max(deadline - time.monotonic(), 0.0))
+        if t.is_alive():
+            busy.append(t.name)
+    return busy
+
+
 def _install_signal_handlers(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> list[int]:
     installed: list[int] = []
 
@@ -174,8 +189,9 @@ def _install_signal_handlers(loop: asyncio.AbstractEventLoop, stop: asyncio.Even
 
 
 def run_blocking(config_path: str | Path) -> int:
-    """Run the gateway in a fresh event loop. Tasks that ignored cancellation during shutdown do
-    not hold the process: they get half a second more, then the process exits regardless."""
+    """Run the gateway in a fresh event loop. Tasks that ignored cancellation during shutdown and
+    threads still busy (a stuck worker) do not hold the process: they get half a second more,
+    then the process exits regardless."""
     loop = asyncio.new_event_loop()
     leftovers: set[asyncio.Task[object]] = set()
     try:
@@ -188,8 +204,12 @@ def run_blocking(config_path: str | Path) -> int:
             _, still = loop.run_until_complete(asyncio.wait(pending, timeout=0.5))
             leftovers = cast(set[asyncio.Task[object]], still)
         loop.close()
-    if leftovers:
-        log.error("exiting with tasks still running", extra={"tasks": len(leftovers)})
+    threads = _busy_threads(grace_s=0.5)
+    if leftovers or threads:
+        log.error(
+            "exiting with work still running",
+            extra={"tasks": len(leftovers), "threads": threads},
+        )
         logging.shutdown()
         sys.stdout.flush()
         sys.stderr.flush()

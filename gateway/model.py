@@ -17,6 +17,10 @@ JsonMap = Mapping[str, Any]
 EMPTY: JsonMap = MappingProxyType({})
 
 
+def _empty() -> JsonMap:
+    return EMPTY
+
+
 class Quality(enum.IntEnum):
     GOOD = 0
     UNCERTAIN = 1
@@ -69,7 +73,7 @@ class Event:
     kind: str
     ts_ms: int
     received_ms: int
-    data: JsonMap = EMPTY
+    data: JsonMap = field(default_factory=_empty)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +84,7 @@ class DeviceStatus:
     ts_ms: int
     online: bool
     mode: str | None = None
-    detail: JsonMap = EMPTY
+    detail: JsonMap = field(default_factory=_empty)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +104,7 @@ class Alert:
     assignee: str | None = None
     ack_deadline_ms: int | None = None
     resolve_deadline_ms: int | None = None
-    data: JsonMap = EMPTY
+    data: JsonMap = field(default_factory=_empty)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +118,7 @@ class AlertTransition:
     state: AlertState
     severity: Severity
     note: str = ""
-    data: JsonMap = EMPTY
+    data: JsonMap = field(default_factory=_empty)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +127,7 @@ class AuditRecord:
     actor: str
     action: str
     target: str
-    detail: JsonMap = EMPTY
+    detail: JsonMap = field(default_factory=_empty)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +159,7 @@ class DeviceInfo:
     room: str | None = None
     zone: str | None = None
     metrics: tuple[MetricInfo, ...] = ()
-    labels: JsonMap = EMPTY
+    labels: JsonMap = field(default_factory=_empty)
 
 
 @dataclass(slots=True)

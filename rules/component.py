@@ -168,6 +168,8 @@ def build_components(runtime: Runtime) -> list[Component]:
         notify=config.notify.model_copy(update={"mqtt": mqtt_on}),
     )
     runtime.alert_service = AlertService(runner)
+    if not (mqtt_on or config.notify.webhooks):
+        return [RulesComponent(runtime, runner, None)]
     notify = NotifierComponent(runtime, config)
     notifier = notify.make({})
     return [RulesComponent(runtime, runner, notifier), notify]

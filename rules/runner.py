@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 _PAGE = 1000
 _MAX_CATCHUP_TICKS = 20_000
+_FRESH_MS = 300_000
 
 
 class RuleRunner:
@@ -80,7 +81,7 @@ class RuleRunner:
             if restored:
                 self.replayed = await self._catch_up(now, changes)
             else:
-                self.event_rowid = await self._last_rowid()
+                self.replayed = await self._fresh_start(now, changes)
             changes += self.engine.tick(now)
             self.last_tick_ms = now
             await self._commit(changes, full=True)
@@ -99,6 +100,24 @@ class RuleRunner:
             if not page:
                 return last
             last = page[-1].rowid
+
+    async def _fresh_start(self, now: int, changes: list[Change]) -> int:
+        """First start on this store: older history is not replayed (it would raise stale
+        alerts), only events of the last `_FRESH_MS`, so none is lost to start-up races."""
+        last = await self._last_rowid()
+        fed = 0
+        after = 0
+        while after < last:
+            page = await self.store.events(since_ms=now - _FRESH_MS, after_rowid=after, limit=_PAGE)
+            page = [p for p in page if p.rowid <= last]
+            if not page:
+                break
+            for stored in page:
+                changes += self.engine.feed(stored.event, now_ms=now)
+                fed += 1
+            after = page[-1].rowid
+        self.event_rowid = last
+        return fed
 
     async def _catch_up(self, now: int, changes: list[Change]) -> int:
         """Replay events and gate/terminal statuses committed since the checkpoint, ticking
@@ -157,7 +176,7 @@ class RuleRunner:
                 for stored in page:
                     changes += self.engine.feed(stored.event)
                 self.event_rowid = page[-1].rowid
-            await self._commit(changes, cursor_moved=True)
+            await self._commit(changes)
             return changes
 
     async def tick(self) -> list[Change]:
@@ -205,9 +224,11 @@ class RuleRunner:
         *,
         full: bool = False,
         force: bool = False,
-        cursor_moved: bool = False,
     ) -> None:
-        if not (changes or full or force or cursor_moved):
+        """Commit alert changes with their outbox rows, the changed rule state and the input
+        checkpoint, all in one transaction. The checkpoint is only ever written with the state
+        it belongs to: after a crash, events after it are replayed onto that state."""
+        if not (changes or full or force):
             return
         now = self.clock.now_ms()
         batch = WriteBatch()
@@ -218,11 +239,10 @@ class RuleRunner:
             batch.transitions.append(c.transition)
             outbox += outbox_rows(self.notify, self.building, c.alert, c.transition, now)
         batch.alerts = list(latest.values())
-        if changes or full or force:
-            snap = self.engine.snapshot(only_dirty=not full)
-            if snap:
-                batch.sql.append((persist.UPSERT_STATE, persist.state_rows(snap, now)))
-            self.last_snapshot_ms = now
+        snap = self.engine.snapshot(only_dirty=not full)
+        if snap:
+            batch.sql.append((persist.UPSERT_STATE, persist.state_rows(snap, now)))
+        self.last_snapshot_ms = now
         batch.sql.append(
             (
                 persist.UPSERT_CHECKPOINT,

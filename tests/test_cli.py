@@ -80,9 +80,6 @@ def test_check_config_as_a_process(tmp_path: Path) -> None:
     done = run_cli("check-config", str(bad))
     assert done.returncode == 2
     assert f"{bad}:2: YAML syntax error" in done.stderr
-    done = run_cli("check-config", str(tmp_path / "missing.yaml"))
-    assert done.returncode == 2
-    assert "cannot read the configuration file: No such file or directory" in done.stderr
 
 
 def test_schema_is_the_json_schema_of_the_configuration(

@@ -386,3 +386,12 @@ def test_every_configuration_key_is_described() -> None:
             if not prop.get("description"):
                 undocumented.append(f"{name}.{key}")
     assert undocumented == []
+
+
+def test_unknown_tag_and_recursive_alias(tmp_path: Path) -> None:
+    p = only(write(tmp_path, GOOD.replace(KEY, "!env CARD_KEY")))
+    assert (p.line, p.key) == (7, "privacy.card_key")
+    assert "unknown tag !env: use `!file PATH` or `${NAME}`" in p.message
+    p = only(write(tmp_path, GOOD + "storage: &s\n  retention: *s\n", "cycle.yaml"))
+    assert (p.line, p.key) == (9, "storage.retention")
+    assert "an alias refers to a mapping or list containing it" in p.message

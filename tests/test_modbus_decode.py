@@ -207,11 +207,15 @@ def test_config_generates_devices_and_catalog() -> None:
         ({"floors": [{"floor": 3, "converter": "nope", "rooms": 2}]}, "unknown converter"),
         ({"floors": [{"floor": 3, "converter": "conv-3", "rooms": 2, "profile": "x"}]}, "profile"),
         ({"safety": [{"floor": 3, "converter": "conv-3"}]}, "already used"),
-        ({"devices": [{"id": "m-3-01", "converter": "conv-3", "unit": 99, "profile": "sdm120"}]},
-         "used twice"),
+        (
+            {"devices": [{"id": "m-3-01", "converter": "conv-3", "unit": 99, "profile": "sdm120"}]},
+            "used twice",
+        ),
         ({"converters": [{"id": "c", "host": "h", "max_registers": 126}]}, "125"),
-        ({"profiles": {"x": {"points": [{"metric": "a", "table": "coil", "address": 0}]}}},
-         "type: bool"),
+        (
+            {"profiles": {"x": {"points": [{"metric": "a", "table": "coil", "address": 0}]}}},
+            "type: bool",
+        ),
     ],
 )
 def test_config_errors_name_the_problem(patch: dict[str, object], message: str) -> None:
@@ -226,17 +230,42 @@ def test_custom_profile_in_config() -> None:
             "profiles": {
                 "acme-pm": {
                     "points": [
-                        {"metric": "power", "table": "input", "address": 10, "type": "int32",
-                         "word_order": "little", "unit": "W"}
+                        {
+                            "metric": "power",
+                            "table": "input",
+                            "address": 10,
+                            "type": "int32",
+                            "word_order": "little",
+                            "unit": "W",
+                        }
                     ]
                 }
             },
             "devices": [
-                {"id": "pm-lobby", "converter": "safety", "unit": 50, "profile": "acme-pm",
-                 "group": "meters", "zone": "lobby"}
+                {
+                    "id": "pm-lobby",
+                    "converter": "safety",
+                    "unit": 50,
+                    "profile": "acme-pm",
+                    "group": "meters",
+                    "zone": "lobby",
+                }
             ],
         }
     )
     cat = {d.id: d for d in cfg.catalog_entries()}
     assert cat["pm-lobby"].zone == "lobby"
     assert cat["pm-lobby"].metrics[0].unit == "W"
+
+
+def test_the_example_building_section_is_valid() -> None:
+    from pathlib import Path  # noqa: PLC0415
+
+    import yaml  # noqa: PLC0415
+
+    path = Path(__file__).parents[1] / "deploy/examples/parts/modbus.yaml"
+    cfg = ModbusConfig.model_validate(yaml.safe_load(path.read_text("utf-8"))["modbus"])
+    devices = cfg.all_devices()
+    assert sum(1 for d in devices if d.profile in ("sdm120", "dds238")) == 120
+    assert sum(1 for d in devices if d.profile == "safety-io") == 6
+    assert {d.id for d in devices} >= {"m-3-12", "safety-3", "pm-lobby"}

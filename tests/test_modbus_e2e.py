@@ -18,7 +18,7 @@ from simulators.modbus.server import Fault
 from tests.fixtures.net import await_until
 from tests.fixtures.store import open_store
 
-FAST = {"timeout_s": 0.2, "retries": 0, "backoff_min_s": 0.05, "backoff_max_s": 0.2}
+FAST = {"timeout_s": 0.5, "retries": 0, "backoff_min_s": 0.05, "backoff_max_s": 0.2}
 
 
 async def test_collector_stores_and_publishes_and_reports_offline_once(
@@ -27,7 +27,12 @@ async def test_collector_stores_and_publishes_and_reports_offline_once(
     sim = modbus_building
     section = sim.modbus_section(**FAST)
     section["groups"] = {
-        "meters": {"interval_s": 0.1, "jitter_s": 0.02, "offline_after": 3},
+        "meters": {
+            "interval_s": 0.1,
+            "jitter_s": 0.02,
+            "offline_after": 3,
+            "offline_poll_every": 2,
+        },
         "safety": {"interval_s": 0.1, "jitter_s": 0.02},
     }
     config = ModbusConfig.model_validate(section)

@@ -57,9 +57,7 @@ class Harness:
         self.feed(Event(f"{device}:{self.serial}", device, f"gate.{event}", now, now, data))
 
     def opened(self, rule: str) -> list[Change]:
-        return [
-            c for c in self.changes if c.alert.rule == rule and c.transition.action == "open"
-        ]
+        return [c for c in self.changes if c.alert.rule == rule and c.transition.action == "open"]
 
 
 def test_catalogue_loads_and_overrides_apply() -> None:
@@ -155,7 +153,7 @@ def test_denied_burst_spread_out_is_quiet() -> None:
 
 def test_illegal_appliance_step_with_power_factor() -> None:
     h = Harness()
-    for t in range(0, 40):
+    for t in range(40):
         h.at(t)
         kettle = t >= 10
         h.reading("meter-312", "power", 1900 if kettle else 60)
@@ -167,7 +165,7 @@ def test_illegal_appliance_step_with_power_factor() -> None:
 
 def test_laptop_and_charger_raise_no_appliance_alert() -> None:
     h = Harness()
-    for t in range(0, 120):
+    for t in range(120):
         h.at(t)
         h.reading("meter-101", "power", 65 + (10 if t > 30 else 0))
         h.reading("meter-101", "power_factor", 0.55)
@@ -228,7 +226,11 @@ def test_camera_tamper_needs_ten_seconds() -> None:
 
     def tamper(state: str) -> None:
         now = h.clock.now_ms()
-        h.feed(Event(f"t{now}", "cam-3", "camera.tamper", now, now, {"type": "covered", "state": state}))
+        h.feed(
+            Event(
+                f"t{now}", "cam-3", "camera.tamper", now, now, {"type": "covered", "state": state}
+            )
+        )
 
     tamper("on")
     h.at(5)

@@ -76,8 +76,15 @@ class Gateway:
         return self.runner
 
     async def stop(self) -> None:
-        assert self.runner is not None and self.store is not None
+        assert self.runner is not None
+        assert self.store is not None
         await self.runner.flush()
+        await self.store.close()
+        self.runner = None
+
+    async def crash(self) -> None:
+        """Gone without flushing its state: only what was committed survives."""
+        assert self.store is not None
         await self.store.close()
         self.runner = None
 
@@ -88,7 +95,8 @@ class Gateway:
             self.changes += await self.runner.tick()
 
     async def reading(self, device: str, metric: str, value: float) -> None:
-        assert self.runner is not None and self.store is not None
+        assert self.runner is not None
+        assert self.store is not None
         r = Reading(device, metric, self.clock.now_ms(), value)
         await self.store.commit(WriteBatch(readings=[r]))
         self.changes += await self.runner.feed([r])
@@ -145,6 +153,24 @@ async def test_restart_mid_door_window_and_before_roll_call_fires_once(tmp_path:
     await gw.stop()
 
 
+async def test_crash_mid_door_window_resumes_from_periodic_snapshot(tmp_path: Path) -> None:
+    clock = ManualClock(START)
+    gw = Gateway(tmp_path / "db.sqlite", clock, _config(snapshot_s=2))
+    await gw.start()
+    await gw.run_to(START + 10_000)
+    await gw.reading("safety-3", "fire_door", 1)
+    await gw.run_to(START + 30_000)
+    await gw.crash()
+    clock.set_ms(START + 45_000)
+    await gw.start()
+    for t in range(45, 120, 5):
+        await gw.run_to(START + t * 1000)
+        await gw.reading("safety-3", "fire_door", 1)
+    [door] = gw.opened("door.held_open")
+    assert door.alert.opened_ms == START + 70_000
+    await gw.stop()
+
+
 async def test_operator_lifecycle_is_recorded_and_published(tmp_path: Path) -> None:
     clock = ManualClock(START)
     gw = Gateway(tmp_path / "db.sqlite", clock, _config())
@@ -175,7 +201,8 @@ async def test_operator_lifecycle_is_recorded_and_published(tmp_path: Path) -> N
         await service.acknowledge("gate.tailgate:nope", "x")
 
     stored = await runner.store.alert(opened.alert.id)
-    assert stored is not None and stored.state is AlertState.RESOLVED
+    assert stored is not None
+    assert stored.state is AlertState.RESOLVED
     trail = await runner.store.transitions(opened.alert.id)
     assert [(t.action, t.actor) for t in trail] == [
         ("open", "system"),

@@ -26,7 +26,9 @@ def test_every_catalogue_rule_has_positive_and_negative_scenarios() -> None:
     negative: set[str] = set()
     for path in FILES:
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-        positive |= {e["rule"] for e in doc.get("expect") or [] if e.get("action", "open") == "open"}
+        positive |= {
+            e["rule"] for e in doc.get("expect") or [] if e.get("action", "open") == "open"
+        }
         negative |= {e["rule"] for e in doc.get("forbid") or []}
     catalogue = {s.id for s in build_specs(RulesConfig())}
     assert catalogue - positive == set()

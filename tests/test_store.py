@@ -88,6 +88,38 @@ async def test_duplicate_readings_do_not_inflate_rollups(store: Store) -> None:
     assert (hr.count, hr.mean, hr.last) == (4, 2.5, 4.0)
 
 
+async def test_late_and_repeated_readings_in_one_transaction(store: Store) -> None:
+    # one batch, out of time order, spanning three minutes, with a reading repeated
+    rs = [
+        Reading("m", "t", T0 + 125_000, 7.0),
+        Reading("m", "t", T0 + 5_000, 1.0),
+        Reading("m", "t", T0 + 65_000, 4.0),
+        Reading("m", "t", T0 + 5_000, 99.0),  # same time again: the first stored counts
+        Reading("m", "t", T0 + 6_000, 2.0),
+        Reading("other", "t", T0 + 6_000, 50.0),
+    ]
+    await store.commit(WriteBatch(readings=rs))
+    raw = await store.series("m", "t", T0, T0 + 180_000)
+    assert [(p.ts_ms - T0, p.last) for p in raw] == [
+        (5_000, 1.0),
+        (6_000, 2.0),
+        (65_000, 4.0),
+        (125_000, 7.0),
+    ]
+    minutes = await store.series("m", "t", T0, T0 + 180_000, bucket="1m")
+    assert [(p.ts_ms - T0, p.count, p.min, p.max, p.last) for p in minutes] == [
+        (0, 2, 1.0, 2.0, 2.0),
+        (60_000, 1, 4.0, 4.0, 4.0),
+        (120_000, 1, 7.0, 7.0, 7.0),
+    ]
+    (hour,) = await store.series("m", "t", T0, T0 + 180_000, bucket="1h")
+    assert (hour.count, hour.mean, hour.last) == (4, 3.5, 7.0)
+    assert [p.last for p in await store.series("other", "t", T0, T0 + 180_000)] == [50.0]
+    # a window inside a minute: raw is exact, buckets are those starting in it
+    assert [p.last for p in await store.series("m", "t", T0 + 6_000, T0 + 65_000)] == [2.0]
+    assert len(await store.series("m", "t", T0 + 6_000, T0 + 65_000, bucket="1m")) == 2
+
+
 async def test_events_dedup_order_and_filters(store: Store, store_metrics: Metrics) -> None:
     e1 = make_event("gate-1:1", ts_ms=T0, card="p:abc")
     e2 = make_event("gate-2:1", device="gate-2", ts_ms=T0 + 5)
@@ -374,6 +406,10 @@ async def test_retention_on_the_injected_clock(tmp_path: Path) -> None:
         (minute,) = await store.series("m", "t", day0, day0 + DAY_MS, bucket="1m")
         assert (minute.count, minute.mean) == (2, 1.5)
         assert await store.series("m", "t", day0, day0 + DAY_MS) == []
+        blocks = await store.read(
+            lambda c: c.execute("SELECT count(*) FROM reading_blocks").fetchone()[0]
+        )
+        assert blocks == 1  # the old minute's block went with its readings
         assert [s.event.id for s in await store.events()] == ["new"]
         assert {a.id for a in await store.alerts()} == {"open-old", "ack-old"}  # never unresolved
         assert len(await store.transitions("open-old")) == 1

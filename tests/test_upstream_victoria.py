@@ -91,6 +91,10 @@ class RejectingProxy:
         self._thread.join()
 
 
+def state(health: HealthRegistry) -> HealthState:
+    return health.components["upstream"].state
+
+
 BUILDING = "b07"
 T0 = 1_780_000_000_000
 OUTAGE_S = float(os.environ.get("UPSTREAM_OUTAGE_S", "15"))
@@ -213,12 +217,12 @@ async def test_100k_readings_survive_an_outage_exactly_once(
             await store.commit(WriteBatch(readings=part))
             await asyncio.sleep(OUTAGE_S / chunks)
         failed_during_outage = metrics.value("upstream_requests_total", outcome="failed")
-        assert health.components["upstream"].state is HealthState.DEGRADED
+        assert state(health) is HealthState.DEGRADED
         assert await backlog(store) >= len(during)
         assert time.monotonic() - outage_started >= OUTAGE_S
         await asyncio.to_thread(victoria.start)
         await drained(store, timeout=120)
-        assert health.components["upstream"].state is HealthState.RUNNING
+        assert state(health) is HealthState.RUNNING
 
     assert failed_during_outage >= 3, "the sink never tried while the server was down"
     found = exported(victoria, f'reading_value{{building="{BUILDING}"}}')
@@ -329,3 +333,37 @@ async def test_server_rejections_are_isolated_and_retries_do_not_duplicate(
     assert "poison" not in {key[1] for key in found}
     # bisection: a few extra requests per rejected line, not one request per line
     assert proxy.requests < 60
+
+
+async def test_a_server_rejecting_everything_holds_the_batch_instead_of_dead_lettering(
+    victoria: VictoriaMetrics, store: Store, health: HealthRegistry
+) -> None:
+    misconfigured = {"on": True}
+
+    def judge(body: str) -> Verdict:
+        if misconfigured["on"]:
+            return 400, b'{"code":"invalid","message":"bucket schema rejects this write"}'
+        return None
+
+    proxy = RejectingProxy(victoria.url, judge)
+    metrics = Metrics()
+    sink = make_sink(proxy.url, store, metrics, health, max_rejected_per_batch=4)
+    good = readings(10, 10, 0, seed=5)
+    await store.commit(WriteBatch(readings=good))
+
+    async def held() -> bool:
+        return metrics.total("upstream_batches_held_total") >= 2
+
+    try:
+        async with running(sink):
+            await await_until(held, timeout=30, what="the batch held twice")
+            assert state(health) is HealthState.DEGRADED
+            assert await store.dead_letters() == []
+            assert await backlog(store) == len(good)
+            misconfigured["on"] = False  # the operator fixed the server
+            await drained(store)
+            assert state(health) is HealthState.RUNNING
+    finally:
+        proxy.close()
+    assert await store.dead_letters() == []
+    assert len(exported(victoria, "reading_value")) == len(good)

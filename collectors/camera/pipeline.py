@@ -165,7 +165,10 @@ class Pipeline:
         moved = (
             not covered
             and not defocused
-            and m.match < tc.moved_match
+            and (
+                m.match < tc.moved_match
+                or (m.match < 0.9 and m.shift > tc.moved_shift * vision.THUMB[0])
+            )
         )
         return {"covered": covered, "defocused": defocused, "moved": moved}
 

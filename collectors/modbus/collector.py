@@ -51,6 +51,7 @@ def build_pollers(
             links[d.converter],
             blocks,
             offline_after=group.offline_after,
+            offline_poll_every=group.offline_poll_every,
             clock=clock,
             metrics=metrics,
         )
@@ -72,6 +73,7 @@ class ModbusCollector:
         rng: random.Random | None = None,
     ) -> None:
         self._clock = clock
+        self._metrics = metrics
         self._commit = commit
         self._bus = bus
         self._rng = rng or random.Random()
@@ -84,36 +86,58 @@ class ModbusCollector:
         online = sum(1 for p, _ in self.pollers if p.online)
         return {(): float(online)}
 
-    async def deliver(self, outcome: PollOutcome) -> None:
-        """Commit what a poll produced, then publish it."""
-        if not outcome.readings and outcome.status is None:
+    async def deliver(self, outcomes: list[PollOutcome]) -> None:
+        """Commit what a round of polls produced in one batch, then publish it."""
+        readings = [r for o in outcomes for r in o.readings]
+        statuses = [o.status for o in outcomes if o.status is not None]
+        if not readings and not statuses:
             return
-        statuses = [outcome.status] if outcome.status is not None else []
-        await self._commit(WriteBatch(readings=outcome.readings, statuses=statuses))
-        if outcome.readings:
-            await self._bus.publish_many(Stream.READINGS, outcome.readings)
+        await self._commit(WriteBatch(readings=readings, statuses=statuses))
+        if readings:
+            await self._bus.publish_many(Stream.READINGS, readings)
         if statuses:
             await self._bus.publish_many(Stream.STATUS, statuses)
 
-    async def _loop(self, poller: DevicePoller, group: GroupSpec) -> None:
-        # Spread the devices of a group over its interval, then keep each on its own beat.
+    async def _round(self, pollers: list[DevicePoller]) -> None:
+        await self.deliver([await p.poll() for p in pollers if p.due()])
+
+    async def _group_loop(self, group: GroupSpec, rounds: list[list[DevicePoller]]) -> None:
+        """The coordinator of one polling group. On each beat (interval plus jitter) it starts
+        a round on every converter: the devices behind one converter share its serial bus, so a
+        round polls them back to back, while the converters are polled side by side (which
+        also lets one wake-up of the loop serve several answers). A converter still busy with
+        its previous round (e.g. waiting on silent units) skips the beat, counted."""
         await self._clock.sleep(self._rng.uniform(0, group.interval_s))
+        busy: dict[int, asyncio.Task[None]] = {}
         next_at = self._clock.monotonic()
-        while True:
-            outcome = await poller.poll()
-            await self.deliver(outcome)
-            next_at += group.interval_s
-            delay = next_at - self._clock.monotonic()
-            if delay < -group.interval_s:  # fell behind (slow link): do not burst to catch up
-                next_at = self._clock.monotonic()
-                delay = 0.0
-            await self._clock.sleep(max(0.0, delay + self._rng.uniform(0, group.jitter_s)))
+        async with asyncio.TaskGroup() as tg:
+            while True:
+                for i, pollers in enumerate(rounds):
+                    task = busy.get(i)
+                    if task is not None and not task.done():
+                        self._metrics.inc(
+                            "modbus_rounds_skipped_total",
+                            help_="Polling rounds skipped because the converter was still busy",
+                            converter=f"{pollers[0].link.host}:{pollers[0].link.port}",
+                        )
+                        continue
+                    busy[i] = tg.create_task(self._round(pollers))
+                next_at += group.interval_s
+                delay = next_at - self._clock.monotonic()
+                if delay < -group.interval_s:  # the loop itself fell behind: no catch-up burst
+                    next_at = self._clock.monotonic()
+                    delay = 0.0
+                await self._clock.sleep(max(0.0, delay + self._rng.uniform(0, group.jitter_s)))
 
     async def run(self) -> None:
+        groups: dict[int, tuple[GroupSpec, dict[int, list[DevicePoller]]]] = {}
+        for poller, group in self.pollers:
+            by_link = groups.setdefault(id(group), (group, {}))[1]
+            by_link.setdefault(id(poller.link), []).append(poller)
         try:
             async with asyncio.TaskGroup() as tg:
-                for poller, group in self.pollers:
-                    tg.create_task(self._loop(poller, group), name=f"modbus:{poller.device}")
+                for group, by_link in groups.values():
+                    tg.create_task(self._group_loop(group, list(by_link.values())))
         finally:
             for link in self.links.values():
                 await link.close()

@@ -107,9 +107,7 @@ def encode_registers(value: float, enc: Encoding) -> list[int]:
     raw = (value - enc.offset) / enc.scale
     if enc.type is DataType.BOOL:
         raise DecodeError("bool points are not registers")
-    packed = struct.pack(
-        _STRUCT[enc.type], raw if enc.type is DataType.FLOAT32 else round(raw)
-    )
+    packed = struct.pack(_STRUCT[enc.type], raw if enc.type is DataType.FLOAT32 else round(raw))
     words: list[int] = []
     for i in range(0, len(packed), 2):
         hi, lo = packed[i], packed[i + 1]

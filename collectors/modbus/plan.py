@@ -27,6 +27,7 @@ class Point:
     address: int
     enc: Encoding
     report: ReportSpec
+    poll_every: int = 1
 
     @property
     def width(self) -> int:
@@ -41,6 +42,8 @@ class Block:
     start: int
     count: int
     points: tuple[Point, ...]
+    poll_every: int = 1
+    """Read on every n-th poll of the device only."""
 
 
 def compile_points(
@@ -60,6 +63,7 @@ def compile_points(
                 offset=p.offset,
             ),
             report=overrides.get(p.metric) or p.report or profile.report,
+            poll_every=p.poll_every,
         )
         for p in profile.points
     )
@@ -72,15 +76,18 @@ def plan_blocks(
 
     Two neighbours share a request when the unused span between them is at most `max_gap`
     registers (bits: 16 × that) and the request stays within `max_registers` (bits: 2000).
+    Only points read equally often (`poll_every`) share a request.
     """
     if not 1 <= max_registers <= MAX_REGISTERS:
         raise ValueError(f"max_registers must be 1…{MAX_REGISTERS}")
-    by_table: dict[Table, list[Point]] = {}
+    by_table: dict[tuple[Table, int], list[Point]] = {}
     for p in points:
-        by_table.setdefault(p.table, []).append(p)
+        by_table.setdefault((p.table, p.poll_every), []).append(p)
     blocks: list[Block] = []
-    for table in Table:
-        pts = sorted(by_table.get(table, ()), key=lambda p: p.address)
+    for (table, every), unsorted in sorted(
+        by_table.items(), key=lambda kv: (list(Table).index(kv[0][0]), kv[0][1])
+    ):
+        pts = sorted(unsorted, key=lambda p: p.address)
         limit = MAX_BITS if table.is_bits else max_registers
         gap = max_gap * 16 if table.is_bits else max_gap
         start = end = -1
@@ -92,10 +99,10 @@ def plan_blocks(
                 members.append(p)
                 continue
             if members:
-                blocks.append(Block(table, start, end - start, tuple(members)))
+                blocks.append(Block(table, start, end - start, tuple(members), every))
             start, end, members = p.address, p_end, [p]
         if members:
-            blocks.append(Block(table, start, end - start, tuple(members)))
+            blocks.append(Block(table, start, end - start, tuple(members), every))
     return tuple(blocks)
 
 

@@ -38,6 +38,7 @@ class DevicePoller:
         blocks: tuple[Block, ...],
         *,
         offline_after: int,
+        offline_poll_every: int = 1,
         clock: Clock,
         metrics: Metrics,
     ) -> None:
@@ -46,10 +47,13 @@ class DevicePoller:
         self.link = link
         self.blocks = blocks
         self.offline_after = offline_after
+        self.offline_poll_every = offline_poll_every
+        self._rounds_skipped = 0
         self._clock = clock
         self._metrics = metrics
         self._filter = ReportFilter()
         self._reports = {p.metric: p.report for b in blocks for p in b.points}
+        self.polls = 0
         self.online: bool | None = None
         """None until the first poll decided it."""
         self.failures_in_row = 0
@@ -60,6 +64,16 @@ class DevicePoller:
     @property
     def points(self) -> tuple[Point, ...]:
         return tuple(p for b in self.blocks for p in b.points)
+
+    def due(self) -> bool:
+        """Whether to poll in this round: always, except while offline (every n-th round)."""
+        if self.online is not False:
+            return True
+        self._rounds_skipped += 1
+        if self._rounds_skipped < self.offline_poll_every:
+            return False
+        self._rounds_skipped = 0
+        return True
 
     def _count_error(self, err: ModbusError) -> None:
         self._metrics.inc(
@@ -75,6 +89,8 @@ class DevicePoller:
         error: ModbusError | None = None
         values: dict[str, float] = {}
         for block in self.blocks:
+            if self.polls % block.poll_every and self.online:
+                continue
             try:
                 raw = await self.link.read(self.unit, block.table, block.start, block.count)
                 good, bad = decode_block(block, raw)
@@ -92,7 +108,10 @@ class DevicePoller:
                 error = ModbusError(ErrorKind.GARBLED, f"{metric}: {reason}")
                 self._count_error(error)
             values.update(good)
-        self._metrics.inc("modbus_polls_total", help_="Device polls", result="error" if error else "ok")
+        self.polls += 1
+        self._metrics.inc(
+            "modbus_polls_total", help_="Device polls", result="error" if error else "ok"
+        )
         self.last_values.update(values)
         for metric, value in values.items():
             if self._filter.offer(self._reports[metric], metric, value, ts_ms):

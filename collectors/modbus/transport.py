@@ -19,9 +19,10 @@ import logging
 import random
 import socket
 from collections.abc import Sequence
+from typing import Any
 
 from pymodbus.client import AsyncModbusTcpClient
-from pymodbus.exceptions import ModbusException
+from pymodbus.exceptions import ModbusException, ModbusIOException
 from pymodbus.pdu import ModbusPDU
 
 from collectors.modbus.decode import Table
@@ -80,10 +81,14 @@ class ModbusLink:
         self._backoff_s = 0.0
         self._next_connect_at = 0.0
         self._anomaly: tuple[ErrorKind, str] | None = None
-        self._request: asyncio.Future[ModbusPDU] | None = None
+        self._pending: Any = None
         self._expect_unit = 0
         self.connects = 0
         """Successful connections so far (the first one included)."""
+        self.requests = 0
+        """Requests answered with data so far."""
+        self.values = 0
+        """Registers or bits received so far."""
 
     @property
     def connected(self) -> bool:
@@ -104,8 +109,11 @@ class ModbusLink:
             self._abort_request()
 
     def _abort_request(self) -> None:
-        if self._request is not None and not self._request.done():
-            self._request.cancel()
+        # Resolve the future pymodbus' `execute` waits on, so the request fails now rather
+        # than at its timeout (the classification is in `self._anomaly`).
+        ctx = self._pending
+        if ctx is not None and not ctx.response_future.done():
+            ctx.response_future.set_exception(ModbusIOException("aborted"))
 
     def _trace_packet(self, sending: bool, data: bytes) -> bytes:
         if sending or self._client is None:
@@ -125,7 +133,10 @@ class ModbusLink:
             # anyway, so hand it nothing and let the request fail and the link reconnect.
             return b""
         if tid != expect_tid:
-            self._anomaly = (ErrorKind.TID_MISMATCH, f"answer to transaction {tid}, not {expect_tid}")
+            self._anomaly = (
+                ErrorKind.TID_MISMATCH,
+                f"answer to transaction {tid}, not {expect_tid}",
+            )
         elif unit != self._expect_unit:
             self._anomaly = (ErrorKind.WRONG_UNIT, f"answer from unit {unit}")
         elif len(data) < 6 + length:
@@ -158,9 +169,7 @@ class ModbusLink:
             ok = await client.connect()
         if not ok:
             client.close()
-            self._backoff_s = min(
-                self.backoff_max_s, max(self.backoff_min_s, self._backoff_s * 2)
-            )
+            self._backoff_s = min(self.backoff_max_s, max(self.backoff_min_s, self._backoff_s * 2))
             wait = self._backoff_s * self._rng.uniform(0.75, 1.25)
             self._next_connect_at = self._clock.monotonic() + wait
             raise ModbusError(
@@ -200,16 +209,10 @@ class ModbusLink:
             call = client.read_discrete_inputs(address, count=count, device_id=unit)
         else:
             call = client.read_coils(address, count=count, device_id=unit)
-        # pymodbus times the request out itself; a dropped or garbled connection cancels it.
-        self._request = request = asyncio.ensure_future(call)
+        # pymodbus times the request out itself; a dropped or garbled connection fails it early.
+        self._pending = client.ctx
         try:
-            response: ModbusPDU = await request
-        except asyncio.CancelledError:
-            task = asyncio.current_task()
-            if self._anomaly is None or (task is not None and task.cancelling()):
-                raise
-            self._drop()
-            raise ModbusError(*self._anomaly) from None
+            response: ModbusPDU = await call
         except ModbusException as exc:
             kind, detail = self._anomaly or (
                 (ErrorKind.TIMEOUT, f"no answer within {self.timeout_s} s")
@@ -220,6 +223,8 @@ class ModbusLink:
             # converters even relabel it with the later transaction id): start afresh.
             self._drop()
             raise ModbusError(kind, detail) from None
+        finally:
+            self._pending = None
         if response.isError():
             code = int(response.exception_code)
             raise ModbusError(ErrorKind.EXCEPTION, f"exception code {code}", code)
@@ -233,4 +238,6 @@ class ModbusLink:
                 raise ModbusError(ErrorKind.WRONG_UNIT, f"answer from unit {response.dev_id}")
             kind = ErrorKind.SHORT if len(values) < expected else ErrorKind.GARBLED
             raise ModbusError(kind, f"{len(values)} values in the answer to a read of {count}")
+        self.requests += 1
+        self.values += count
         return [int(v) for v in values[:count]]

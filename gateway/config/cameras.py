@@ -88,7 +88,10 @@ class TamperConfig(Section):
     """Defocused: sharpness (normalised by contrast) below this share of the baseline."""
     moved_match: float = Field(0.6, ge=-1, lt=1)
     """Moved: the view correlates with the learned reference less than this (normalised
-    correlation of thumbnails, over the part where no people are seen)."""
+    correlation of thumbnails, over the part where no people are seen)..."""
+    moved_shift: float = Field(0.05, gt=0, lt=1)
+    """... or, correlating less than 0.9, it is shifted against the reference by more than
+    this share of the frame width (phase correlation)."""
 
 
 class CameraConfig(Section):

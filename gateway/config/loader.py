@@ -83,6 +83,7 @@ class _Doc:
         self.problems: list[Problem] = []
         self.bad: set[Loc] = set()
         self.id_lines: list[tuple[Loc, str, int]] = []
+        self._open: set[int] = set()  # collections being built: an alias to one is a cycle
 
     def problem(self, loc: Loc, line: int | None, message: str) -> None:
         self.problems.append(Problem(self.path, line, format_loc(loc), message))
@@ -90,14 +91,19 @@ class _Doc:
 
     def build(self, loader: yaml.SafeLoader, node: yaml.Node, loc: Loc) -> Any:
         line = node.start_mark.line + 1
-        if isinstance(node, yaml.MappingNode):
-            return self._mapping(loader, node, loc)
-        if isinstance(node, yaml.SequenceNode):
-            out: list[Any] = []
-            for i, item in enumerate(node.value):
-                self.lines[(*loc, i)] = item.start_mark.line + 1
-                out.append(self.build(loader, item, (*loc, i)))
-            return out
+        if isinstance(node, yaml.CollectionNode):
+            if id(node) in self._open:
+                self.problem(
+                    loc,
+                    self.lines.get(loc, line),
+                    "an alias refers to a mapping or list containing it",
+                )
+                return None
+            self._open.add(id(node))
+            try:
+                return self._collection(loader, node, loc)
+            finally:
+                self._open.discard(id(node))
         assert isinstance(node, yaml.ScalarNode)
         if node.tag == FILE_TAG:
             return self._read_file(self._substitute(str(node.value), loc, line), loc, line)
@@ -106,11 +112,23 @@ class _Doc:
             if loc and loc[-1] == "id":
                 self.id_lines.append((loc, value, line))
             return value
+        if node.tag.startswith("!"):
+            self.problem(loc, line, f"unknown tag {node.tag}: use `!file PATH` or `${{NAME}}`")
+            return None
         try:
             return loader.construct_object(node, deep=True)
         except yaml.constructor.ConstructorError as exc:
             self.problem(loc, line, f"cannot read this value: {exc.problem}")
             return None
+
+    def _collection(self, loader: yaml.SafeLoader, node: yaml.CollectionNode, loc: Loc) -> Any:
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(loader, node, loc)
+        out: list[Any] = []
+        for i, item in enumerate(node.value):
+            self.lines[(*loc, i)] = item.start_mark.line + 1
+            out.append(self.build(loader, item, (*loc, i)))
+        return out
 
     def _mapping(self, loader: yaml.SafeLoader, node: yaml.MappingNode, loc: Loc) -> Any:
         out: dict[Any, Any] = {}

@@ -32,7 +32,8 @@ class StorageConfig(Section):
     batch_max: int = Field(10_000, ge=1)
     """Most rows the writer puts in one transaction (a bigger single batch gets its own)."""
     batch_linger_ms: int = Field(20, ge=0)
-    """How long the writer waits to gather more rows into a transaction."""
+    """Longest time the writer spends gathering commits that keep arriving into one
+    transaction (it stops as soon as they stop; commits queued meanwhile join the next)."""
     readers: int = Field(2, ge=1, le=16)
     """Reader connections (each in its own thread) serving queries while the writer writes."""
     retention: Retention = Retention()

@@ -37,6 +37,9 @@ class UpstreamConfig(Section):
     """Backlog below which the alert clears (default: 80 % of `high_water`)."""
     backlog_check_s: float = Field(10.0, gt=0)
     """How often the backlog is counted for metrics and the high-water check."""
+    max_rejected_per_batch: int = Field(16, ge=0)
+    """More lines of one batch rejected as malformed than this means a misconfigured server,
+    not bad data: the batch is kept and retried instead of dead-lettered."""
     max_line_bytes: int = Field(65_536, ge=256)
     """Longest line-protocol line sent; longer ones go to dead letters (the server's own limit,
     e.g. VictoriaMetrics' `-influx.maxLineSize`, must not be lower)."""

@@ -37,10 +37,8 @@ def build_components(runtime: Runtime) -> list[Component]:
         high_water=config.high_water,
         low_water=config.effective_low_water,
         store=runtime.store,
-        bus=runtime.bus,
         clock=runtime.clock,
         metrics=runtime.metrics,
-        health=runtime.health,
     )
     sink = UpstreamSink(
         config,

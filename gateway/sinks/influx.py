@@ -195,9 +195,11 @@ class UpstreamSink:
         self._rng = rng or random.Random()
         self._cursor = 0
         self._failures = 0
+        self._write_problem: str | None = None
 
     async def run(self) -> None:
-        self._health.set(self.name, HealthState.RUNNING)
+        self._write_problem = None
+        self._refresh_health()
         try:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self._watch_backlog(), name=f"{self.name}.backlog")
@@ -209,6 +211,7 @@ class UpstreamSink:
         """Forward the next batch (retrying until the server answers); entries handled."""
         batch = await self._prepare(self._cursor)
         if batch is None:
+            self._caught_up()
             return 0
         await self._forward(batch)
         return len(batch.entries)
@@ -221,6 +224,7 @@ class UpstreamSink:
             while True:
                 batch = await upcoming
                 if batch is None:
+                    self._caught_up()
                     await self._clock.sleep(self._config.idle_poll_s)
                     upcoming = asyncio.ensure_future(self._prepare(self._cursor))
                     continue
@@ -229,10 +233,12 @@ class UpstreamSink:
         finally:
             upcoming.cancel()
 
+    def _caught_up(self) -> None:
+        self._metrics.set("upstream_lag_seconds", 0.0, "Age of the oldest unsent entry")
+
     async def _prepare(self, after: int) -> _Batch | None:
         entries = await self._outbox.outbox_read(after, self._config.batch_points)
         if not entries:
-            self._metrics.set("upstream_lag_seconds", 0.0, "Age of the oldest unsent entry")
             return None
         batch = _Batch(entries)
         fmt = self._formatter.format
@@ -253,8 +259,12 @@ class UpstreamSink:
         if first_ts is not None:
             lag = max(0.0, (self._clock.now_ms() - first_ts) / 1000)
             self._metrics.set("upstream_lag_seconds", lag, "Age of the oldest unsent entry")
+        rejected = await self._send(batch.lines)
+        # What the server took is acknowledged even if the sink is being cancelled meanwhile.
+        await asyncio.shield(self._settle(batch, rejected))
+
+    async def _settle(self, batch: _Batch, rejected: list[tuple[int, str]]) -> None:
         lines, letters = batch.lines, batch.letters
-        rejected = await self._send(lines)
         for index, reason in rejected:
             letters.append(self._letter(batch.items[index], lines[index], reason))
         if letters:
@@ -282,7 +292,22 @@ class UpstreamSink:
             self._metrics.set("upstream_last_point_ms", last_ts, "Device time of the last sent")
 
     async def _send(self, lines: list[str]) -> list[tuple[int, str]]:
-        """Deliver lines; return (index, reason) of those the server rejected as malformed."""
+        """Deliver lines; return (index, reason) of those the server rejected as malformed.
+
+        A server rejecting more than `max_rejected_per_batch` lines of one batch is taken to be
+        misconfigured rather than the lines bad (they passed the formatter's checks): the batch
+        is kept, not dead-lettered, and retried after the longest backoff."""
+        while True:
+            rejected = await self._isolate_rejected(lines)
+            if rejected is not None:
+                return rejected
+            self._metrics.inc("upstream_batches_held_total", help_="Batches the server refused")
+            reason = "the server rejects most points of a batch; keeping it, check the server"
+            log.error("upstream: %s", reason)
+            self._set_write_problem(reason)
+            await self._clock.sleep(self._config.backoff_max_s)
+
+    async def _isolate_rejected(self, lines: list[str]) -> list[tuple[int, str]] | None:
         rejected: list[tuple[int, str]] = []
         pending = [(0, len(lines))] if lines else []
         while pending:
@@ -291,6 +316,8 @@ class UpstreamSink:
             if isinstance(outcome, Rejected):
                 if end - start == 1:
                     rejected.append((start, f"HTTP {outcome.status}: {outcome.reason}"))
+                    if len(rejected) > self._config.max_rejected_per_batch:
+                        return None
                 else:
                     mid = (start + end) // 2
                     pending[:0] = [(start, mid), (mid, end)]
@@ -306,13 +333,27 @@ class UpstreamSink:
                 if self._failures:
                     log.info("upstream: server reachable again after %d failures", self._failures)
                     self._failures = 0
-                    self._health.set(self.name, HealthState.RUNNING)
+                self._set_write_problem(None)
                 return outcome
             self._failures += 1
             if self._failures == 1:
                 log.warning("upstream: write failed, keeping the batch: %s", outcome.reason)
-            self._health.set(self.name, HealthState.DEGRADED, f"write failing: {outcome.reason}")
+            self._set_write_problem(f"write failing: {outcome.reason}")
             await self._clock.sleep(self.backoff(self._failures))
+
+    def _set_write_problem(self, problem: str | None) -> None:
+        if problem != self._write_problem:
+            self._write_problem = problem
+            self._refresh_health()
+
+    def _refresh_health(self) -> None:
+        """Degraded while writes fail or the backlog is above its high-water mark."""
+        alarm = self._alarm.problem if self._alarm is not None else None
+        problems = [p for p in (self._write_problem, alarm) if p]
+        if problems:
+            self._health.set(self.name, HealthState.DEGRADED, "; ".join(problems))
+        else:
+            self._health.set(self.name, HealthState.RUNNING)
 
     def backoff(self, failures: int) -> float:
         """Full jitter: uniform in [initial/2, min(max, initial * 2^(failures-1))]."""
@@ -333,6 +374,7 @@ class UpstreamSink:
             )
             if self._alarm is not None:
                 await self._alarm.observe(status.backlog)
+                self._refresh_health()
             await self._clock.sleep(self._config.backlog_check_s)
 
     def _letter(self, item: object, payload: str, reason: str) -> DeadLetter:

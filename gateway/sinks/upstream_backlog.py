@@ -1,8 +1,10 @@
 """The upstream backlog's high-water mark: a gauge, degraded health and a self-resolving alert.
 
 Above `high_water` entries the alarm raises one `upstream.backlog` alert (warning, subject
-`upstream`); it resolves it once the backlog is back below `low_water`. The alert is committed
-to the store and published on the bus like any other, so the cockpit and northbound see it.
+`upstream`, receivers `ops`); it resolves it once the backlog is back below `low_water`. The
+alert and its transitions are committed to the store, where the cockpit's alert lists find it.
+It is not published on the bus: `Stream.ALERTS` carries the rule engine's `Change`s, and the
+rule engine does not own this alert (operators can comment on it; it resolves itself).
 """
 
 from __future__ import annotations
@@ -11,11 +13,9 @@ import dataclasses
 import logging
 from typing import Protocol
 
-from gateway.bus import Bus, Stream
 from gateway.clock import Clock
 from gateway.metrics import Metrics
 from gateway.model import Alert, AlertState, AlertTransition, Severity
-from gateway.runtime import HealthRegistry, HealthState
 from gateway.storage.batch import CommitResult, WriteBatch
 
 log = logging.getLogger(__name__)
@@ -41,23 +41,19 @@ class BacklogAlarm:
         high_water: int,
         low_water: int,
         store: AlertStore | None,
-        bus: Bus | None,
         clock: Clock,
         metrics: Metrics,
-        health: HealthRegistry,
-        name: str = "upstream",
     ) -> None:
         self.high_water = high_water
         self.low_water = low_water
         self._store = store
-        self._bus = bus
         self._clock = clock
         self._metrics = metrics
-        self._health = health
-        self._name = name
         self._alert: Alert | None = None
         self._loaded = False
         self.above = False
+        self.problem: str | None = None
+        """What to report as the sink's health while above the high-water mark."""
 
     async def observe(self, backlog: int) -> None:
         if not self._loaded:
@@ -68,6 +64,7 @@ class BacklogAlarm:
                 )
                 self._alert = open_[0] if open_ else None
                 self.above = self._alert is not None
+                self.problem = self._alert.message if self._alert is not None else None
         self._metrics.set("upstream_high_water", self.high_water, "Backlog alert threshold")
         if not self.above and backlog > self.high_water:
             self.above = True
@@ -76,13 +73,13 @@ class BacklogAlarm:
                 f"{self.high_water:,}: the campus server is unreachable or too slow"
             )
             log.warning("upstream: %s", message)
-            self._health.set(self._name, HealthState.DEGRADED, message)
+            self.problem = message
             await self._raise(message)
         elif self.above and backlog < self.low_water:
             self.above = False
             note = f"backlog {backlog:,} back below {self.low_water:,}"
             log.info("upstream: %s", note)
-            self._health.set(self._name, HealthState.RUNNING)
+            self.problem = None
             await self._resolve(note)
         self._metrics.set(
             "upstream_backlog_alarm", 1.0 if self.above else 0.0, "Backlog above high water"
@@ -101,7 +98,7 @@ class BacklogAlarm:
             opened_ms=now,
             updated_ms=now,
             message=message,
-            receivers=("运维",),
+            receivers=("ops",),
             ack_deadline_ms=now + ACK_DEADLINE_MS,
             resolve_deadline_ms=now + RESOLVE_DEADLINE_MS,
         )
@@ -125,5 +122,3 @@ class BacklogAlarm:
     async def _publish(self, alert: Alert, transition: AlertTransition) -> None:
         assert self._store is not None
         await self._store.commit(WriteBatch(alerts=[alert], transitions=[transition]))
-        if self._bus is not None:
-            await self._bus.publish(Stream.ALERTS, alert)

@@ -29,6 +29,39 @@ def series_id(conn: sqlite3.Connection, device: str, metric: str) -> int | None:
     return None if row is None else int(row[0])
 
 
+# One key lookup per bucket of the window (tables are keyed time first).
+_BUCKETS = (
+    "WITH RECURSIVE k(b) AS (SELECT :first UNION ALL SELECT b + :width FROM k"
+    " WHERE b + :width < :last)"
+)
+_RAW = (
+    _BUCKETS + " SELECT r.ts_ms, r.value FROM k"
+    " CROSS JOIN reading_blocks AS bl ON bl.bucket_ms = k.b AND bl.series_id = :s"
+    " CROSS JOIN readings AS r ON r.id BETWEEN bl.first_id AND bl.last_id"
+    " WHERE +r.series_id = :s AND r.ts_ms - r.ts_ms % 60000 = bl.bucket_ms"
+    " AND r.ts_ms >= :since AND r.ts_ms < :until AND r.quality < 2"
+    " ORDER BY r.ts_ms, r.id"
+)
+_ROLLUP = (
+    _BUCKETS + " SELECT r.bucket_ms, r.n, r.vmin, r.vmax, r.vsum, r.vlast FROM k"
+    " CROSS JOIN {table} AS r ON r.bucket_ms = k.b AND r.series_id = :s ORDER BY r.bucket_ms"
+)
+
+
+def _window(
+    conn: sqlite3.Connection, table: str, width: int, since_ms: int, until_ms: int
+) -> tuple[int, int] | None:
+    """The buckets to look up: the window, clamped to what the table holds."""
+    lo, hi = conn.execute(  # two subqueries: each is one B-tree seek, together a scan
+        f"SELECT (SELECT min(bucket_ms) FROM {table}), (SELECT max(bucket_ms) FROM {table})"
+    ).fetchone()
+    if lo is None:
+        return None
+    first = max(since_ms - since_ms % width, lo)
+    last = min(until_ms, hi + 1)
+    return (first, last) if first < last else None
+
+
 def series_points(
     conn: sqlite3.Connection, sid: int, since_ms: int, until_ms: int, bucket: str
 ) -> list[SeriesPoint]:
@@ -37,33 +70,29 @@ def series_points(
     width = {"1m": MINUTE_MS, "1h": HOUR_MS}.get(bucket)
     if width is None:
         raise ValueError(f"unknown bucket {bucket!r}: use 'raw', '1m' or '1h'")
-    rows = conn.execute(
-        f"SELECT bucket_ms, n, vmin, vmax, vsum, vlast FROM rollup_{bucket}"
-        " WHERE series_id = ? AND bucket_ms >= ? AND bucket_ms < ? ORDER BY bucket_ms",
-        (sid, since_ms - since_ms % width, until_ms),
-    )
+    table = f"rollup_{bucket}"
+    window = _window(conn, table, width, since_ms, until_ms)
+    if window is None:
+        return []
+    params = {"s": sid, "first": window[0], "last": window[1], "width": width}
+    rows = conn.execute(_ROLLUP.format(table=table), params)
     return [SeriesPoint(b, n, lo, hi, s / n, last) for b, n, lo, hi, s, last in rows]
-
-
-_RAW = (
-    "SELECT r.ts_ms, r.value FROM reading_blocks AS b"
-    " JOIN readings AS r ON r.id BETWEEN b.first_id AND b.last_id"
-    " WHERE b.series_id = :s AND b.bucket_ms >= :first_bucket AND b.bucket_ms < :until"
-    " AND r.series_id = :s AND r.ts_ms - r.ts_ms % 60000 = b.bucket_ms"
-    " AND r.ts_ms >= :since AND r.ts_ms < :until AND r.quality < 2"
-    " ORDER BY r.ts_ms, r.id"
-)
 
 
 def _raw_points(
     conn: sqlite3.Connection, sid: int, since_ms: int, until_ms: int
 ) -> list[SeriesPoint]:
     """Raw readings through their blocks; a re-delivered reading (same time) counts once."""
+    window = _window(conn, "reading_blocks", MINUTE_MS, since_ms, until_ms)
+    if window is None:
+        return []
     params = {
         "s": sid,
         "since": since_ms,
         "until": until_ms,
-        "first_bucket": since_ms - since_ms % MINUTE_MS,
+        "first": window[0],
+        "last": window[1],
+        "width": MINUTE_MS,
     }
     out: list[SeriesPoint] = []
     prev = None

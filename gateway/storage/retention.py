@@ -14,7 +14,6 @@ from gateway.config.storage import Retention
 
 DAY_MS = 86_400_000
 CHUNK_ROWS = 20_000
-SERIES_PER_CHUNK = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,9 +63,11 @@ def builtin_rules(r: Retention) -> list[Rule]:
     ]
 
 
-SERIES_TABLES = (
-    ("rollup_1m", "rollup_1m", "bucket_ms"),
-    ("rollup_1h", "rollup_1h", "bucket_ms"),
+SERIES_CLASSES = (
+    # data class, table, bucket width, window deleted per transaction
+    ("raw_readings", "reading_blocks", 60_000, 3_600_000),
+    ("rollup_1m", "rollup_1m", 60_000, 3_600_000),
+    ("rollup_1h", "rollup_1h", 3_600_000, DAY_MS),
 )
 
 
@@ -78,34 +79,29 @@ def series_days(r: Retention) -> dict[str, int]:
     }
 
 
-def delete_series_rows(
-    conn: sqlite3.Connection, table: str, column: str, series_ids: list[int], cutoff_ms: int
-) -> int:
-    """Delete rows of `series_ids` older than `cutoff_ms` (a range delete per series)."""
-    before = conn.total_changes
-    conn.executemany(
-        f"DELETE FROM {table} WHERE series_id = ? AND {column} < ?",
-        [(sid, cutoff_ms) for sid in series_ids],
-    )
-    return conn.total_changes - before
+def delete_oldest(
+    conn: sqlite3.Connection, table: str, window_ms: int, before_ms: int
+) -> tuple[int, bool]:
+    """Delete the oldest `window_ms` of buckets of `table` that start before `before_ms`
+    (for `reading_blocks`, with their readings); return (rows deleted, whether more remain).
 
-
-def delete_raw_readings(conn: sqlite3.Connection, series_ids: list[int], cutoff_ms: int) -> int:
-    """Delete readings of `series_ids` older than `cutoff_ms`, found through their blocks, and
-    the blocks wholly older than it."""
-    before = conn.total_changes
-    conn.executemany(
-        "DELETE FROM readings WHERE id IN (SELECT r.id FROM reading_blocks AS b"
-        " JOIN readings AS r ON r.id BETWEEN b.first_id AND b.last_id"
-        " WHERE b.series_id = :s AND b.bucket_ms < :c AND r.series_id = :s AND r.ts_ms < :c)",
-        [{"s": sid, "c": cutoff_ms} for sid in series_ids],
-    )
-    deleted = conn.total_changes - before
-    conn.executemany(
-        "DELETE FROM reading_blocks WHERE series_id = ? AND bucket_ms <= ?",
-        [(sid, cutoff_ms - 60_000) for sid in series_ids],
-    )
-    return deleted
+    The tables are keyed time first, so this is a range at the start of the B-tree."""
+    lo = conn.execute(f"SELECT min(bucket_ms) FROM {table}").fetchone()[0]
+    if lo is None or lo >= before_ms:
+        return 0, False
+    hi = min(lo + window_ms, before_ms)
+    if table == "reading_blocks":
+        deleted = conn.execute(
+            "DELETE FROM readings WHERE id IN (SELECT r.id FROM reading_blocks AS b"
+            " CROSS JOIN readings AS r ON r.id BETWEEN b.first_id AND b.last_id"
+            " WHERE b.bucket_ms < :hi AND +r.series_id = b.series_id"
+            " AND r.ts_ms - r.ts_ms % 60000 = b.bucket_ms)",
+            {"hi": hi},
+        ).rowcount
+        conn.execute("DELETE FROM reading_blocks WHERE bucket_ms < ?", (hi,))
+    else:
+        deleted = conn.execute(f"DELETE FROM {table} WHERE bucket_ms < ?", (hi,)).rowcount
+    return deleted, hi < before_ms
 
 
 def run_rule_once(conn: sqlite3.Connection, rule: Rule, cutoff_ms: int) -> int:

@@ -28,22 +28,23 @@ CREATE_TEMP = (
     " PRIMARY KEY (series_id, bucket_ms))"
 )
 
-# With a single max() aggregate, SQLite takes the bare column `value` from that max row.
+# One pass over the new rows; `vlast` is then looked up within each group's id range.
 _GROUP = (
     "INSERT INTO txn_groups"
     " SELECT a.series_id, a.b, a.first_id, a.last_id, a.first_ts, a.n_ts, a.n, a.vmin,"
-    "  a.vmax, a.vsum, l.lts, l.value"
+    "  a.vmax, a.vsum, a.lts,"
+    "  (SELECT r.value FROM readings AS r WHERE r.id BETWEEN a.first_id AND a.last_id"
+    "   AND +r.series_id = a.series_id AND r.ts_ms = a.lts AND r.quality < 2"
+    "   ORDER BY r.id LIMIT 1)"
     " FROM (SELECT series_id, ts_ms - ts_ms % 60000 AS b, min(id) AS first_id,"
     "   max(id) AS last_id, min(ts_ms) FILTER (WHERE quality < 2) AS first_ts,"
     "   count(DISTINCT ts_ms) FILTER (WHERE quality < 2) AS n_ts,"
     "   count(*) FILTER (WHERE quality < 2) AS n,"
     "   min(value) FILTER (WHERE quality < 2) AS vmin,"
     "   max(value) FILTER (WHERE quality < 2) AS vmax,"
-    "   sum(value) FILTER (WHERE quality < 2) AS vsum"
+    "   sum(value) FILTER (WHERE quality < 2) AS vsum,"
+    "   max(ts_ms) FILTER (WHERE quality < 2) AS lts"
     "  FROM readings WHERE id >= :first GROUP BY 1, 2) AS a"
-    " LEFT JOIN (SELECT series_id, ts_ms - ts_ms % 60000 AS b, max(ts_ms) AS lts, value"
-    "  FROM readings WHERE id >= :first AND quality < 2 GROUP BY 1, 2) AS l"
-    " ON l.series_id = a.series_id AND l.b = a.b"
 )
 
 _BLOCKS = (
@@ -52,7 +53,7 @@ _BLOCKS = (
 )
 
 _MERGE_SET = (
-    " ON CONFLICT (series_id, bucket_ms) DO UPDATE SET"
+    " ON CONFLICT (bucket_ms, series_id) DO UPDATE SET"
     " n = n + excluded.n, vmin = min(vmin, excluded.vmin), vmax = max(vmax, excluded.vmax),"
     " vsum = vsum + excluded.vsum,"
     " vlast = CASE WHEN excluded.last_ts_ms >= last_ts_ms THEN excluded.vlast ELSE vlast END,"
@@ -88,20 +89,21 @@ _SUSPECT = (
 
 _RECOMPUTE_1M = (
     "WITH d AS (SELECT r.ts_ms AS ts, r.value AS v, min(r.id)"
-    "  FROM reading_blocks AS b JOIN readings AS r ON r.id BETWEEN b.first_id AND b.last_id"
-    "  WHERE b.series_id = :s AND b.bucket_ms = :b AND r.series_id = :s"
+    "  FROM reading_blocks AS b CROSS JOIN readings AS r ON r.id BETWEEN b.first_id AND b.last_id"
+    "  WHERE b.series_id = :s AND b.bucket_ms = :b AND +r.series_id = :s"
     "  AND r.ts_ms >= :b AND r.ts_ms < :b + 60000 AND r.quality < 2 GROUP BY r.ts_ms)"
     f" INSERT INTO rollup_1m {_COLUMNS}"
     " SELECT :s, :b, count(*), min(v), max(v), sum(v), max(ts),"
     "  (SELECT v FROM d ORDER BY ts DESC LIMIT 1) FROM d HAVING count(*) > 0"
 )
 _RECOMPUTE_1H = (
-    f"INSERT INTO rollup_1h {_COLUMNS}"
+    "WITH RECURSIVE k(b) AS (SELECT :b UNION ALL SELECT b + 60000 FROM k"
+    "  WHERE b + 60000 < :b + 3600000),"
+    " m AS (SELECT r.* FROM k CROSS JOIN rollup_1m AS r ON r.bucket_ms = k.b AND r.series_id = :s)"
+    f" INSERT INTO rollup_1h {_COLUMNS}"
     " SELECT :s, :b, sum(n), min(vmin), max(vmax), sum(vsum), max(last_ts_ms),"
-    "  (SELECT vlast FROM rollup_1m WHERE series_id = :s AND bucket_ms >= :b"
-    "   AND bucket_ms < :b + 3600000 ORDER BY last_ts_ms DESC LIMIT 1)"
-    " FROM rollup_1m WHERE series_id = :s AND bucket_ms >= :b AND bucket_ms < :b + 3600000"
-    " HAVING count(*) > 0"
+    "  (SELECT vlast FROM m ORDER BY last_ts_ms DESC LIMIT 1)"
+    " FROM m HAVING count(*) > 0"
 )
 
 

@@ -1,9 +1,9 @@
 """The embedded time-series store (SQLite, WAL, one writer).
 
 One writer task owns the only write connection, in a dedicated thread: callers hand it
-`WriteBatch`es with `commit()`; it coalesces whatever is queued (up to `batch_max` rows,
-lingering `batch_linger_ms` for more) into one transaction and resolves each caller's future
-after COMMIT. If that transaction fails (a full disk, a bad component statement) it is rolled
+`WriteBatch`es with `commit()`; it coalesces whatever is queued, and commits that keep
+arriving (for at most `batch_linger_ms`, up to `batch_max` rows), into one transaction and
+resolves each caller's future after COMMIT; the next group gathers while one commits. If that transaction fails (a full disk, a bad component statement) it is rolled
 back and its batches are retried one by one, so each caller gets its own clear `StoreError`
 (`StoreFullError` for a full disk) and the writer keeps running. Reads run on separate
 read-only connections in worker threads and never wait for the writer (WAL snapshots).
@@ -15,6 +15,13 @@ a power loss. A readings-only transaction commits with `synchronous=NORMAL`: it 
 crash or `kill -9` of the process (the WAL is in the OS page cache, recovered at the next open),
 but the last ones may be lost on a power loss; the next FULL commit also syncs them. In every
 case SQLite's atomic commit keeps the file consistent: a transaction is wholly there or absent.
+
+Readings are appended (the cheapest insert SQLite has), grouped by series per transaction;
+`reading_blocks` records each (series, minute)'s id range, and the 1-minute / 1-hour rollups are
+merged in the same transaction (see `gateway.storage.rollups`), so charts read rollups and raw
+queries read id ranges: neither scans the table. A re-delivered reading (same series and time)
+is stored again but counted once, by the raw query and by the rollups. Events are deduplicated
+by id (`CommitResult.new_events`).
 
 Upstream outbox (`storage.outbox`): every reading and every new event also gets an outbox row
 in the same transaction; the upstream sender reads them in order (`outbox_read`) and deletes
@@ -74,8 +81,9 @@ Bucket = Literal["raw", "1m", "1h"]
 
 log = logging.getLogger(__name__)
 
-PAGE_SIZE = 16384
-"""Page size of a new database: fewer, larger pages make the (series, time) inserts cheaper."""
+PAGE_SIZE = 4096
+"""Page size of a new database: small, so the frequent small durable commits (an event, an
+alert) write little to the WAL; readings are appended, so larger pages would not pay."""
 
 
 @dataclass(slots=True)
@@ -272,16 +280,20 @@ class Store:
                 continue
             group = [job]
             rows = job.rows
-            lingered = linger <= 0
+            # Gather while callers keep coming (each pass lets ready tasks run), for at most
+            # `linger`: waiting longer only idles the writer while its callers wait for it.
+            deadline = loop.time() + linger
+            quiet = 0
             while rows < batch_max:
                 try:
                     nxt = self._queue.get_nowait()
                 except asyncio.QueueEmpty:
-                    if lingered:
+                    if quiet >= 2 or loop.time() >= deadline:
                         break
-                    lingered = True
-                    await asyncio.sleep(linger)
+                    quiet += 1
+                    await asyncio.sleep(0)
                     continue
+                quiet = 0
                 if not isinstance(nxt, _Job) or nxt.op is not None or rows + nxt.rows > batch_max:
                     carry = nxt
                     break
@@ -469,36 +481,22 @@ class Store:
         now = self.clock.now_ms()
         r = self.config.retention
         out: dict[str, int] = {}
-        sids: list[int] = await self.read(
-            lambda c: [int(row[0]) for row in c.execute("SELECT id FROM series ORDER BY id")]
-        )
         days = retention.series_days(r)
-        step = retention.SERIES_PER_CHUNK
-        raw_cutoff = now - r.raw_readings_days * retention.DAY_MS
-        out["raw_readings"] = 0
-        for i in range(0, len(sids), step):
-            out["raw_readings"] += await self._write(
-                partial(
-                    retention.delete_raw_readings,
-                    series_ids=sids[i : i + step],
-                    cutoff_ms=raw_cutoff,
-                ),
-                durable=False,
-            )
-        for cls, table, column in retention.SERIES_TABLES:
+        for cls, table, width, window in retention.SERIES_CLASSES:
             cutoff = now - days[cls] * retention.DAY_MS
             total = 0
-            for i in range(0, len(sids), step):
-                total += await self._write(
+            more = True
+            while more:
+                n, more = await self._write(
                     partial(
-                        retention.delete_series_rows,
+                        retention.delete_oldest,
                         table=table,
-                        column=column,
-                        series_ids=sids[i : i + step],
-                        cutoff_ms=cutoff,
+                        window_ms=window,
+                        before_ms=cutoff - width + 1,  # whole buckets older than cutoff
                     ),
                     durable=False,
                 )
+                total += n
             out[cls] = total
         for rule in [*retention.builtin_rules(r), *self._retention_rules]:
             cutoff = now - rule.days * retention.DAY_MS

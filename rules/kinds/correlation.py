@@ -9,7 +9,7 @@ from gateway.model import DeviceStatus, Event
 from rules.kinds.base import Context, Rule
 from rules.spec import RuleSpec, Scope
 
-_KEEP_MS = 30_000
+_KEEP_MS = 15_000
 
 
 class Correlation(Rule):
@@ -71,9 +71,9 @@ class Correlation(Rule):
             ts, gate, direction, count, eid = self.crossings.popleft()
             matched = 0
             for p in self.passes.get((gate, direction), ()):
-                if matched >= count:
+                if matched >= count or p[0] > ts + self.tol:
                     break
-                if not p[1] and ts - self.tol <= p[0] <= ts + self.tol:
+                if not p[1] and ts - self.tol <= p[0]:
                     p[1] = 1
                     matched += 1
             if matched < count:

@@ -70,24 +70,31 @@ class Threshold(Rule):
             return f"{device}/{metric[len(self.prefix) :] if self.prefix else metric}"
         return device
 
-    def _rising(self, key: tuple[str, str], ts: int, value: float) -> bool:
-        if self.rise_delta is None:
-            return False
-        q = self.recent.setdefault(key, deque())
-        q.append((ts, value))
+    def _rising(self, key: tuple[str, str], ts: int, value: float, delta: float) -> bool:
+        q = self.recent.get(key)
+        if q is None:
+            q = self.recent[key] = deque()
         while q and q[0][0] < ts - self.rise_ms:
             q.popleft()
-        return value - min(v for _, v in q) >= self.rise_delta
+        while q and q[-1][1] >= value:  # ascending values: q[0] is the window's minimum
+            q.pop()
+        q.append((ts, value))
+        return value - q[0][1] >= delta
 
     def on_reading(self, r: Reading, now_ms: int) -> None:
-        if not self.scope.admits(r.device):
-            return
-        key = (r.device, r.metric)
         v = r.value
-        rising = self._rising(key, r.ts_ms, v)
+        rising = False
+        delta = self.rise_delta
+        if delta is not None:
+            if not self.scope.admits(r.device):
+                return
+            rising = self._rising((r.device, r.metric), r.ts_ms, v, delta)
+        elif v < self.above and not self.held:
+            return  # the common case: below the threshold, nothing held anywhere
+        key = (r.device, r.metric)
         held = self.held.get(key)
         if held is None:
-            if v >= self.above or rising:
+            if (v >= self.above or rising) and self.scope.admits(r.device):
                 held = self.held[key] = _Held(r.ts_ms, v)
                 self.pending.add(key)
                 self._check(key, held, max(now_ms, r.ts_ms))
@@ -190,12 +197,11 @@ class StepChange(Rule):
 
     def on_reading(self, r: Reading, now_ms: int) -> None:
         if r.metric != self.metric:
-            if self.scope.admits(r.device):
-                self.other[r.device] = r.value
-            return
-        if not self.scope.admits(r.device):
+            self.other[r.device] = r.value
             return
         st = self.state.get(r.device)
+        if st is None and not self.scope.admits(r.device):
+            return
         if st is None:
             st = self.state[r.device] = _Step(baseline=r.value)
         v = r.value

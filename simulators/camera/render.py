@@ -16,7 +16,7 @@ from simulators.camera.scene import BODY_W, LANE_X, LINE_Y, Scene
 Frame = npt.NDArray[np.uint8]
 
 
-def _background(scene: Scene) -> npt.NDArray[np.float32]:
+def _background(scene: Scene) -> Frame:
     spec = scene.spec
     w, h = spec.width, spec.height
     rng = np.random.default_rng(spec.seed)
@@ -46,7 +46,7 @@ def _background(scene: Scene) -> npt.NDArray[np.float32]:
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     vignette = 1.0 - 0.18 * (((xx - w / 2) / w) ** 2 + ((yy - h / 2) / h) ** 2) * 4
     img *= vignette[..., None]
-    return img
+    return np.clip(img, 0, 255).astype(np.uint8)
 
 
 class Renderer:
@@ -58,11 +58,13 @@ class Renderer:
         spec = scene.spec
         self._bg = _background(scene)
         rng = np.random.default_rng(spec.seed + 1)
-        self._noise = [
-            rng.normal(0.0, spec.noise_sigma, size=(spec.height, spec.width, 1)).astype(np.float32)
-            for _ in range(8)
-        ]
-        self._pick = np.random.default_rng(spec.seed + 2)
+        self._noise: list[tuple[Frame, Frame]] = []
+        for _ in range(8):
+            field = rng.normal(0.0, spec.noise_sigma, size=(spec.height, spec.width))
+            grey = np.rint(field).astype(np.int16)
+            up = cv2.cvtColor(np.clip(grey, 0, 255).astype(np.uint8), cv2.COLOR_GRAY2BGR)
+            down = cv2.cvtColor(np.clip(-grey, 0, 255).astype(np.uint8), cv2.COLOR_GRAY2BGR)
+            self._noise.append((up, down))
         angle = float(rng.uniform(0, 2 * math.pi))
         reach = BODY_W * spec.width * 0.25
         self._shadow = (reach * math.cos(angle), reach * math.sin(angle))
@@ -71,12 +73,14 @@ class Renderer:
     def frame_count(self) -> int:
         return int(self.scene.spec.duration_s * self.scene.spec.fps)
 
-    def clean(self, t: float) -> npt.NDArray[np.float32]:
+    def clean(self, t: float) -> Frame:
         """The scene at t as the lens sees it, before lighting, tampering and noise."""
         img = self._bg.copy()
         spec = self.scene.spec
         body = BODY_W * spec.width
-        shadow = np.zeros((spec.height, spec.width), np.float32)
+        # Shadows are soft: drawn at a quarter of the size, blurred there, scaled up.
+        q = 4
+        shadow = np.zeros((spec.height // q, spec.width // q), np.float32)
         people: list[tuple[tuple[int, int], tuple[int, int], float, tuple[int, int, int], int]] = []
         for p in self.scene.people:
             pos = p.position(t)
@@ -87,12 +91,15 @@ class Renderer:
             angle = math.degrees(heading) + 90.0
             axes = (round(body / 2), round(body * 0.3))
             # A soft shadow from the ceiling lights, offset to one side.
-            shade = (round(x + self._shadow[0]), round(y + self._shadow[1]))
-            cv2.ellipse(shadow, shade, axes, angle, 0, 360, 1.0, -1, cv2.LINE_AA)
+            shade = (round((x + self._shadow[0]) / q), round((y + self._shadow[1]) / q))
+            small_axes = (max(1, round(axes[0] / q)), max(1, round(axes[1] / q)))
+            cv2.ellipse(shadow, shade, small_axes, angle, 0, 360, 1.0, -1, cv2.LINE_AA)
             people.append((centre, axes, angle, p.colour, p.hair))
         if people:
-            shadow = cv2.GaussianBlur(shadow, (0, 0), body * 0.15)
-            img *= (1.0 - 0.22 * shadow)[..., None]
+            shadow = cv2.GaussianBlur(shadow, (0, 0), max(0.5, body * 0.15 / q))
+            shadow = cv2.resize(shadow, (spec.width, spec.height), interpolation=cv2.INTER_LINEAR)
+            factor = cv2.cvtColor(1.0 - 0.22 * shadow, cv2.COLOR_GRAY2BGR)
+            img = cv2.multiply(img, factor, dtype=cv2.CV_8U)
         for centre, axes, angle, colour, hair in people:
             cv2.ellipse(img, centre, axes, angle, 0, 360, colour, -1, cv2.LINE_AA)
             cv2.circle(img, centre, round(body * 0.2), (hair,) * 3, -1, cv2.LINE_AA)
@@ -102,17 +109,18 @@ class Renderer:
         spec = self.scene.spec
         t = i / spec.fps
         img = self.clean(t)
-        img *= self.scene.lighting_gain(t)
+        gain = self.scene.lighting_gain(t)
+        if gain != 1.0:
+            img = cv2.convertScaleAbs(img, alpha=gain)
         tp = self.scene.tamper_at(t)
         if tp is not None:
             img = self._tamper(img, tp.kind, t - tp.start_s)
-        noise = self._noise[int(self._pick.integers(0, len(self._noise)))]
-        img += noise
-        return np.clip(img, 0, 255).astype(np.uint8)
+        # The noise field depends on the frame index only, so any frame renders the same
+        # whatever was rendered before (the MJPEG server jumps to the current frame).
+        up, down = self._noise[((i * 2654435761 + spec.seed) >> 7) % len(self._noise)]
+        return cv2.subtract(cv2.add(img, up), down)  # type: ignore[no-any-return]
 
-    def _tamper(
-        self, img: npt.NDArray[np.float32], kind: str, since: float
-    ) -> npt.NDArray[np.float32]:
+    def _tamper(self, img: Frame, kind: str, since: float) -> Frame:
         h, w = img.shape[:2]
         if kind == "blur":
             return cv2.GaussianBlur(img, (0, 0), 0.012 * w)  # type: ignore[no-any-return]
@@ -123,7 +131,7 @@ class Renderer:
             return cv2.warpAffine(img, m, (w, h), borderMode=cv2.BORDER_REFLECT)  # type: ignore[no-any-return]
         # A hand or a cloth over the lens: dark, nearly uniform, a faint smooth gradient.
         yy = np.linspace(0.0, 1.0, h, dtype=np.float32)[:, None, None]
-        return np.broadcast_to(18.0 + 10.0 * yy, img.shape).astype(np.float32)
+        return np.broadcast_to(18.0 + 10.0 * yy, img.shape).astype(np.uint8)
 
     def frames(self) -> Iterator[tuple[int, Frame]]:
         for i in range(self.frame_count):

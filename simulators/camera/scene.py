@@ -224,7 +224,7 @@ def _crossers(spec: SceneSpec, rng: random.Random, people: list[Person]) -> None
     w, h = spec.width, spec.height
     body = BODY_W * w
     speed_scale = w / 640 * PX_PER_M_AT_640
-    free_at = {"in": spec.warmup_s, "out": spec.warmup_s}
+    free_at = {"in": (spec.warmup_s, 0.0, 0.0), "out": (spec.warmup_s, 0.0, 0.0)}
     mean_gap = 60.0 / spec.density if spec.density > 0 else math.inf
     t = spec.warmup_s
     while True:
@@ -237,9 +237,14 @@ def _crossers(spec: SceneSpec, rng: random.Random, people: list[Person]) -> None
         v = rng.uniform(1.0, 1.6) * speed_scale
         depth = max(-m[1] for m in members) + body * 1.5
         travel = (h + 2 * body + depth) / v
-        start = max(t, free_at[direction])
-        # One unit at a time in each half of the lane, so nobody walks through anybody.
-        free_at[direction] = start + depth / v + 0.4
+        # Units in one direction follow each other: the next may start close behind (people
+        # do tailgate), but never so close, or so much faster, that it walks into the last.
+        prev_start, prev_v, prev_depth = free_at[direction]
+        length = h + 2 * body
+        catch_up = max(0.0, length / prev_v - length / v) if prev_v else 0.0
+        gap = (prev_depth + rng.uniform(0.3, 1.5) * body) / v
+        start = max(t, prev_start + gap + catch_up)
+        free_at[direction] = (start, v, depth - body * 1.5 + body * 0.6)
         span = max(m[0] for m in members) + body
         half_lo, half_hi = LANE_X[0] * w, LANE_X[1] * w
         # `in` keeps to the left part of the lane, `out` to the right; the parts overlap by a

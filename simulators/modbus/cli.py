@@ -51,7 +51,7 @@ async def serve(args: argparse.Namespace) -> int:
     section = {"modbus": sim.modbus_section(args.host_in_config)}
     text = yaml.safe_dump(section, sort_keys=False)
     if args.config_out:
-        Path(args.config_out).write_text(text, encoding="utf-8")
+        await asyncio.to_thread(Path(args.config_out).write_text, text, encoding="utf-8")
     else:
         sys.stdout.write(text)
     sys.stdout.flush()

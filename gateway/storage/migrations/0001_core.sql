@@ -20,12 +20,14 @@ CREATE TABLE readings (
     quality INTEGER NOT NULL
 );
 
+-- Keyed time first: a transaction touches the few pages of the current minute, not one page
+-- per series; a series' range is read with one key lookup per minute.
 CREATE TABLE reading_blocks (
-    series_id INTEGER NOT NULL,
     bucket_ms INTEGER NOT NULL,  -- the minute of the readings in this block
+    series_id INTEGER NOT NULL,
     first_id INTEGER NOT NULL,
     last_id INTEGER NOT NULL,
-    PRIMARY KEY (series_id, bucket_ms, first_id)
+    PRIMARY KEY (bucket_ms, series_id, first_id)
 ) WITHOUT ROWID;
 
 -- rowid is the insertion order (AUTOINCREMENT: never reused, so cursors stay valid).

@@ -1,0 +1,248 @@
+"""MQTT ingest: gate events broker -> committed store at QoS 1, acknowledged after commit.
+
+Prints one JSON object:
+- `sustained_events_per_s`: a backlog of N gate events queued by Mosquitto for the gateway's
+  persistent session, drained by the MQTT collector into the store (decode, validate,
+  pseudonymize, commit, then acknowledge); median of the runs.
+- `bare_subscriber_msgs_per_s`: the same backlog drained by a paho subscriber of the same
+  adapter that does nothing but acknowledge, in the same run; `ratio` = ingest / bare.
+- `latency_ms`: p50/p99 from publish (another process, wall clock) to the event being
+  committed (the collector publishes it on the bus right after the commit), at 1,000 events/s.
+
+Run: `.venv/bin/python bench/mqtt_ingest.py [--quick]`
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from collectors.mqtt.collector import MqttCollector  # noqa: E402
+from collectors.mqtt.transport import Message, MqttTransport  # noqa: E402
+from gateway.app import build_runtime  # noqa: E402
+from gateway.bus import Stream  # noqa: E402
+from gateway.clock import SystemClock  # noqa: E402
+from gateway.config.mqtt import BrokerConfig  # noqa: E402
+from gateway.config.root import GatewayConfig  # noqa: E402
+from tests.fixtures.mosquitto import Mosquitto  # noqa: E402
+
+GATES = ("gate-1-in", "gate-2-in", "gate-1-out", "gate-2-out")
+
+PUBLISHER = r"""
+import asyncio, json, sys, time
+from datetime import datetime, timezone, timedelta
+from collectors.mqtt.transport import MqttTransport
+from gateway.config.mqtt import BrokerConfig
+port, n, rate, start, out = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+gates = ("gate-1-in", "gate-2-in", "gate-1-out", "gate-2-out")
+tz = timezone(timedelta(hours=8))
+async def main():
+    sent = {}
+    cfg = BrokerConfig(port=port, client_id=f"bench-pub-{start}", publish_window=5000)
+    async with MqttTransport(cfg) as t:
+        await t.wait_connected()
+        t0 = time.monotonic()
+        futs = []
+        for i in range(n):
+            if rate > 0:
+                due = t0 + i / rate
+                wait = due - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+            now = time.time()
+            serial = start + i
+            body = {"serialNo": serial, "time": datetime.fromtimestamp(now, tz).isoformat(timespec="milliseconds"),
+                    "event": "pass", "direction": "in" if i % 2 == 0 else "out",
+                    "cardNo": f"30{serial % 100_000_000:08d}", "personType": "student", "verifyMode": "face"}
+            if rate > 0:
+                sent[serial] = now
+            futs.append(await t.submit(f"campus/b07/gate/{gates[i % 4]}/event", json.dumps(body).encode()))
+            if len(futs) >= 10000:
+                await asyncio.gather(*futs); futs.clear()
+        await asyncio.gather(*futs)
+    with open(out, "w") as fh:
+        json.dump(sent, fh)
+asyncio.run(main())
+"""
+
+
+def publish(port: int, n: int, rate: float, start: int, workdir: Path) -> dict[int, float]:
+    out = workdir / f"pub-{start}.json"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    subprocess.run(
+        [sys.executable, "-c", PUBLISHER, str(port), str(n), str(rate), str(start), str(out)],
+        check=True,
+        env=env,
+    )
+    return {int(k): v for k, v in json.loads(out.read_text()).items()}
+
+
+def config(workdir: Path, port: int, run: int) -> GatewayConfig:
+    return GatewayConfig.model_validate(
+        {
+            "building": {"id": "b07"},
+            "privacy": {"card_key": "bench-key-0123456789"},
+            "storage": {"path": str(workdir / f"bench-{run}.sqlite")},
+            "rules": {"enabled": False},
+            "mqtt": {
+                "enabled": True,
+                "broker": {"port": port, "client_id": f"bench-gw-{run}"},
+                "gates": [{"id": g, "floor": 1} for g in GATES],
+            },
+        }
+    )
+
+
+async def collector_session(cfg: GatewayConfig, until: int | None) -> tuple[float, Any]:
+    """Run the collector until `until` messages are committed (None: just subscribe)."""
+    rt = await build_runtime(cfg, None, SystemClock())
+    col = MqttCollector(rt)
+    t0 = time.perf_counter()
+    task = asyncio.create_task(col.run())
+    try:
+        while col.transport is None or not col.transport.connected:
+            await asyncio.sleep(0.005)
+        await asyncio.sleep(0.1)
+        if until is not None:
+            deadline = time.monotonic() + 120
+            while col.committed < until:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"only {col.committed} of {until} committed")
+                await asyncio.sleep(0.002)
+        elapsed = time.perf_counter() - t0
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await rt.store.close()
+    return elapsed, rt
+
+
+async def bare_session(port: int, client_id: str, until: int | None) -> float:
+    """A bare subscriber of the same adapter: acknowledges each message on receipt."""
+    got = 0
+    done = asyncio.Event()
+    transport: MqttTransport | None = None
+
+    def on_message(m: Message) -> None:
+        nonlocal got
+        got += 1
+        assert transport is not None
+        transport.ack((m,))
+        if until is not None and got >= until:
+            done.set()
+
+    t = transport = MqttTransport(
+        BrokerConfig(port=port, client_id=client_id),
+        subscriptions=["campus/b07/gate/+/event"],
+        on_message=on_message,
+    )
+    t0 = time.perf_counter()
+    async with t:
+        await t.wait_connected()
+        if until is None:
+            await asyncio.sleep(0.1)
+            return 0.0
+        await asyncio.wait_for(done.wait(), 120)
+        elapsed = time.perf_counter() - t0
+    return elapsed
+
+
+async def latency(port: int, workdir: Path, n: int) -> dict[str, float]:
+    cfg = config(workdir, port, 99)
+    rt = await build_runtime(cfg, None, SystemClock())
+    col = MqttCollector(rt)
+    sub = rt.bus.subscribe(Stream.EVENTS, "bench", maxsize=n + 10)
+    committed: dict[int, float] = {}
+
+    async def drain() -> None:
+        while True:
+            ev = await sub.get()
+            committed[int(ev.data["serialNo"])] = time.time()
+
+    task = asyncio.create_task(col.run())
+    drainer = asyncio.create_task(drain())
+    try:
+        while col.transport is None or not col.transport.connected:
+            await asyncio.sleep(0.005)
+        await asyncio.sleep(0.1)
+        sent = await asyncio.to_thread(publish, port, n, 1000.0, 5_000_000, workdir)
+        deadline = time.monotonic() + 60
+        while len(committed) < n and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+    finally:
+        for t in (task, drainer):
+            t.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        await rt.store.close()
+    lat = sorted((committed[s] - sent[s]) * 1000 for s in sent if s in committed)
+    if len(lat) < n:
+        raise RuntimeError(f"only {len(lat)} of {n} events committed")
+    return {
+        "events": n,
+        "rate_per_s": 1000,
+        "p50": round(lat[len(lat) // 2], 2),
+        "p99": round(lat[int(len(lat) * 0.99)], 2),
+        "max": round(lat[-1], 2),
+    }
+
+
+async def main(quick: bool) -> dict[str, Any]:
+    n = 20_000 if quick else 60_000
+    runs = 1 if quick else 3
+    lat_n = 3_000 if quick else 10_000
+    with tempfile.TemporaryDirectory(prefix="mqtt-bench-") as tmp:
+        workdir = Path(tmp)
+        broker = Mosquitto(workdir / "broker")
+        broker.start()
+        try:
+            ingest: list[float] = []
+            bare: list[float] = []
+            for run in range(runs):
+                # Sessions first, so the broker queues the backlog for both.
+                cfg = config(workdir, broker.port, run)
+                await collector_session(cfg, None)
+                await bare_session(broker.port, f"bench-bare-{run}", None)
+                publish(broker.port, n, 0, run * 1_000_000, workdir)
+                elapsed, _ = await collector_session(cfg, n)
+                ingest.append(n / elapsed)
+                bare.append(n / await bare_session(broker.port, f"bench-bare-{run}", n))
+            lat = await latency(broker.port, workdir, lat_n)
+        finally:
+            broker.stop()
+    ingest_rate = statistics.median(ingest)
+    bare_rate = statistics.median(bare)
+    return {
+        "bench": "mqtt_ingest",
+        "library": "paho-mqtt 2.2 (MQTT 5, on the asyncio loop, manual ack)",
+        "backlog_events": n,
+        "runs": runs,
+        "sustained_events_per_s": round(ingest_rate),
+        "sustained_runs": [round(x) for x in ingest],
+        "bare_subscriber_msgs_per_s": round(bare_rate),
+        "bare_runs": [round(x) for x in bare],
+        "ratio_ingest_to_bare": round(ingest_rate / bare_rate, 3),
+        "latency_ms": lat,
+        "targets": {"events_per_s": 20_000, "p99_ms": 50},
+    }
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="a smaller run")
+    args = ap.parse_args()
+    print(json.dumps(asyncio.run(main(args.quick))))
