@@ -4,7 +4,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-DEBS := mosquitto mosquitto-clients mbpoll victoria-metrics chromium sqlite3 systemd
+DEBS := mosquitto mosquitto-clients mbpoll victoria-metrics chromium fonts-wqy-microhei sqlite3 systemd
 
 .PHONY: setup debs demo test check bench clean
 

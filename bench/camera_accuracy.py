@@ -10,6 +10,8 @@ an MJPEG camera would deliver them); nothing is written unless `--write-clips DI
     .venv/bin/python bench/camera_accuracy.py [--quick] [--jpeg] [--write-clips bench/out]
 """
 
+# ruff: noqa: PLC0415 -- OpenCV loads where it is used.
+
 from __future__ import annotations
 
 import argparse
@@ -17,16 +19,15 @@ import json
 import statistics
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from collectors.camera.pipeline import Pipeline  # noqa: E402
-from gateway.config.cameras import CameraConfig, LineConfig, ZoneConfig  # noqa: E402
-from simulators.camera.render import Renderer  # noqa: E402
-from simulators.camera.scene import SceneSpec, TamperSpec, build_scene  # noqa: E402
+from collectors.camera.pipeline import Pipeline
+from gateway.config.cameras import CameraConfig, LineConfig, ZoneConfig
+from simulators.camera.render import Renderer
+from simulators.camera.scene import SceneSpec, TamperKind, TamperSpec, build_scene
 
 
 def clip_specs(quick: bool) -> list[SceneSpec]:
@@ -47,7 +48,7 @@ def clip_specs(quick: bool) -> list[SceneSpec]:
                 noise_sigma=2.0 + (i % 3),
             )
         )
-    kinds = ("cover", "blur", "shift")
+    kinds: tuple[TamperKind, ...] = ("cover", "blur", "shift")
     n_tamper = 4 if quick else 8
     for i in range(n_tamper):
         start = duration * 0.35
@@ -88,7 +89,7 @@ def run_clip(spec: SceneSpec, jpeg: bool, write_dir: Path | None) -> dict[str, A
     if write_dir is not None:
         write_dir.mkdir(parents=True, exist_ok=True)
         path = write_dir / f"clip-{spec.seed}.avi"
-        fourcc = cv2.VideoWriter_fourcc(*"MJPG")
+        fourcc = cv2.VideoWriter.fourcc(*"MJPG")
         writer = cv2.VideoWriter(str(path), fourcc, spec.fps, (spec.width, spec.height))
     counted = {"in": 0, "out": 0}
     abs_err: list[float] = []
@@ -100,8 +101,10 @@ def run_clip(spec: SceneSpec, jpeg: bool, write_dir: Path | None) -> dict[str, A
         if writer is not None:
             writer.write(frame)
         if jpeg:
-            ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 80])
-            frame = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+            _, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 80])
+            decoded = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+            assert decoded is not None
+            frame = decoded  # noqa: PLW2901
         started = time.thread_time()
         report = pipe.process(frame, t0 + round(t * 1000))
         analysis_s += time.thread_time() - started
@@ -110,9 +113,9 @@ def run_clip(spec: SceneSpec, jpeg: bool, write_dir: Path | None) -> dict[str, A
                 counted[ev.data["direction"]] += ev.data["count"]
             elif ev.kind == "camera.tamper" and ev.data["state"] == "on":
                 tamper_on.append((ev.data["type"], t))
-        if pipe.zones and pipe.zones[0].last_value is not None and scene.visible(t):
-            if not pipe.blind and t >= spec.warmup_s:
-                abs_err.append(abs(pipe.zones[0].last_value - scene.occupancy(t)))
+        seen = pipe.zones[0].last_value if pipe.zones else None
+        if seen is not None and scene.visible(t) and not pipe.blind and t >= spec.warmup_s:
+            abs_err.append(abs(seen - scene.occupancy(t)))
     if writer is not None:
         writer.release()
     truth = scene.ground_truth()
@@ -146,7 +149,9 @@ def run_clip(spec: SceneSpec, jpeg: bool, write_dir: Path | None) -> dict[str, A
     out["tampers"] = tampers
     out["tamper_reports"] = [{"type": k, "t": round(t, 1)} for k, t in tamper_on]
     out["false_tampers"] = sum(
-        1 for kind, t in tamper_on if not any(tp.start_s <= t <= tp.end_s + 1 for tp in spec.tampers)
+        1
+        for kind, t in tamper_on
+        if not any(tp.start_s <= t <= tp.end_s + 1 for tp in spec.tampers)
     )
     return out
 

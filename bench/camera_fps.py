@@ -8,6 +8,8 @@ them less than wall time would; each figure is the median of `--repeats` runs.
     .venv/bin/python bench/camera_fps.py [--quick]
 """
 
+# ruff: noqa: PLC0415 -- OpenCV loads where it is measured.
+
 from __future__ import annotations
 
 import argparse
@@ -22,16 +24,16 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from collectors.camera import worker  # noqa: E402
-from collectors.camera.messages import Progress  # noqa: E402
-from collectors.camera.pipeline import Pipeline  # noqa: E402
-from gateway.config.cameras import (  # noqa: E402
+from collectors.camera import worker
+from collectors.camera.messages import Progress
+from collectors.camera.pipeline import Pipeline
+from gateway.config.cameras import (
     CameraConfig,
     LineConfig,
     RegionConfig,
     ZoneConfig,
 )
-from simulators.camera.scene import SceneSpec, build_scene  # noqa: E402
+from simulators.camera.scene import SceneSpec, build_scene
 
 
 def camera(url: str = "bench") -> CameraConfig:
@@ -68,11 +70,11 @@ def measure(width: int, height: int, frames: int, repeats: int) -> dict[str, Any
     renderer = Renderer(build_scene(spec))
     jpegs = []
     for i in range(renderer.frame_count):
-        ok, buf = cv2.imencode(".jpg", renderer.frame(i), [cv2.IMWRITE_JPEG_QUALITY, 80])
+        _, buf = cv2.imencode(".jpg", renderer.frame(i), [cv2.IMWRITE_JPEG_QUALITY, 80])
         jpegs.append(buf)
     decode_ms: list[float] = []
     analysis_ms: list[float] = []
-    decoded = [cv2.imdecode(b, cv2.IMREAD_COLOR) for b in jpegs]
+    decoded = [img for b in jpegs if (img := cv2.imdecode(b, cv2.IMREAD_COLOR)) is not None]
     learn = 30  # frames of background learning, not timed
     for _ in range(repeats):
         started = time.thread_time()
@@ -109,7 +111,11 @@ def _smaps(pid: int) -> dict[str, float]:
         if parts and parts[-1] == "kB":
             fields[name.strip()] = int(parts[0]) / 1024
     uss = fields.get("Private_Clean", 0.0) + fields.get("Private_Dirty", 0.0)
-    return {"rss_mb": round(fields["Rss"], 1), "pss_mb": round(fields["Pss"], 1), "uss_mb": round(uss, 1)}
+    return {
+        "rss_mb": round(fields["Rss"], 1),
+        "pss_mb": round(fields["Pss"], 1),
+        "uss_mb": round(uss, 1),
+    }
 
 
 def _idle_cv2(conn: Any) -> None:
@@ -143,7 +149,8 @@ def memory(seconds: float) -> dict[str, Any]:
                 msg = recv.recv()
                 if isinstance(msg, Progress):
                     last = msg
-        assert proc.pid is not None and idle.pid is not None
+        assert proc.pid is not None
+        assert idle.pid is not None
         worker_mem = _smaps(proc.pid)
         idle_mem = _smaps(idle.pid)
         proc.terminate()

@@ -17,7 +17,7 @@ from gateway.storage.store import StoredEvent
 HOUR_MS = 3_600_000
 OPEN_STATES = (AlertState.OPEN, AlertState.ACKNOWLEDGED)
 MANY = 1_000_000
-TRANSITION_SAMPLE = 500
+TRANSITION_SAMPLE = 200  # today's handled alerts whose history is read, newest first
 RECENT_MS = 15 * 60_000  # a meter's last reading older than this counts as no data
 TERMINAL_BAD_STATES = frozenset({"fault"})
 

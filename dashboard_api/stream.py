@@ -81,6 +81,10 @@ class StreamHub:
             await self.push(item)
 
     async def push(self, item: object) -> None:
+        changed = getattr(item, "alert", None)  # the rule engine's Change(alert, transition)
+        if isinstance(changed, Alert):
+            self.append("alert", changed)
+            return
         if isinstance(item, tuple):
             for part in item:
                 if isinstance(part, Alert):

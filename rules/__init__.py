@@ -1,1 +1,1 @@
-
+"""The rule engine and the alert lifecycle (shared/spec/alerts.md)."""

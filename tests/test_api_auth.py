@@ -11,6 +11,7 @@ import pytest
 
 from dashboard_api.auth import Role
 from gateway.cli import main as cli_main
+from gateway.storage.batch import WriteBatch
 from tests.test_api_harness import (
     PASSWORD,
     USERS,
@@ -152,3 +153,21 @@ async def test_first_admin_from_the_cli(tmp_path: Path) -> None:
         r = await a.client.post(LOGIN, json={"name": "chief", "password": password})
         assert r.status_code == 200
         assert r.json()["role"] == "admin"
+
+
+async def test_demo_one_time_admin(tmp_path: Path) -> None:
+    from dashboard_api.demo import cockpit_url, one_time_admin  # noqa: PLC0415
+
+    async with running_api(tmp_path) as a:
+        # The harness made users already: a store with users never gets a demo login.
+        assert await one_time_admin(a.runtime) is None
+    async with running_api(tmp_path / "fresh", service=False) as a:
+        await a.runtime.store.commit(
+            WriteBatch(sql=[("DELETE FROM api_sessions", [()]), ("DELETE FROM api_users", [()])])
+        )
+        made = await one_time_admin(a.runtime)
+        assert made is not None
+        name, password = made
+        r = await a.client.post(LOGIN, json={"name": name, "password": password})
+        assert r.json()["role"] == "admin"
+        assert cockpit_url(a.runtime, a.server.port) == f"{a.base}/"

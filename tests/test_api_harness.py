@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from argon2 import PasswordHasher
 import pytest
 import pytest_asyncio
+from argon2 import PasswordHasher
 
 from dashboard_api.auth import Accounts, Role
 from dashboard_api.residents import Presence, Resident
@@ -188,8 +188,15 @@ class Api:
 
 @contextlib.asynccontextmanager
 async def running_api(
-    tmp_path: Path, *, service: bool = True, residents: FixedResidents | None = None, **api: Any
+    tmp_path: Path,
+    *,
+    service: bool = True,
+    rules: bool = False,
+    residents: FixedResidents | None = None,
+    **api: Any,
 ) -> AsyncIterator[Api]:
+    """The API on a real store; alert actions through the test double, or with `rules=True`
+    through the real rule engine (its components run too)."""
     clock = ManualClock(START_MS)
     config = make_config(tmp_path, **api)
     metrics = Metrics()
@@ -206,7 +213,13 @@ async def running_api(
         pseudonymizer=Pseudonymizer(b"k" * 32),
         health=HealthRegistry(clock),
     )
-    if service:
+    engine_tasks: list[asyncio.Task[None]] = []
+    if rules:
+        from rules.component import build_components  # noqa: PLC0415
+
+        for component in build_components(runtime):
+            engine_tasks.append(asyncio.create_task(component.run(), name=component.name))
+    elif service:
         runtime.alert_service = StoreAlertService(store, bus, clock)
     runtime.health.set("store", HealthState.RUNNING)
     directory = residents if residents is not None else FixedResidents()
@@ -228,9 +241,10 @@ async def running_api(
             client.cookies.clear()
             yield Api(runtime, clock, server, base, client, tokens, directory)
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        for t in [task, *engine_tasks]:
+            t.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
         await store.close()
 
 

@@ -17,9 +17,9 @@ from tests.test_api_harness import alert, running_api
 ST = Path(sys.executable).with_name("schemathesis")
 ARTIFACTS = Path(__file__).parent / "artifacts"
 CHECKS = os.environ.get("API_FUZZ_CHECKS", "not_a_server_error,response_schema_conformance")
-# Quick by default (CI budget: about 40 s, as admin, who reaches every operation). A deep run:
+# Quick by default (CI budget: about 30 s, as admin, who reaches every operation). A deep run:
 # API_FUZZ_EXAMPLES=30 API_FUZZ_PHASES=coverage,fuzzing,stateful API_FUZZ_ROLES=admin,viewer
-EXAMPLES = int(os.environ.get("API_FUZZ_EXAMPLES", "10"))
+EXAMPLES = int(os.environ.get("API_FUZZ_EXAMPLES", "6"))
 PHASES = os.environ.get("API_FUZZ_PHASES", "fuzzing")
 ROLES = [Role(r) for r in os.environ.get("API_FUZZ_ROLES", "admin").split(",")]
 

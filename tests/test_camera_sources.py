@@ -19,7 +19,14 @@ SMALL = {"width": 160, "height": 120, "fps": 10.0}
 
 def _take_frames(grabber: Grabber, n: int) -> list[int]:
     seqs: list[int] = []
-    wait_until(lambda: bool(seqs.append(item[2]) if (item := grabber.take(0.1)) else False) or len(seqs) >= n, timeout=15, what=f"{n} frames")
+
+    def enough() -> bool:
+        item = grabber.take(0.1)
+        if item is not None:
+            seqs.append(item[2])
+        return len(seqs) >= n
+
+    wait_until(enough, timeout=15, what=f"{n} frames")
     return seqs
 
 
@@ -31,7 +38,8 @@ def test_http_mjpeg_stream_is_decoded_frame_by_frame() -> None:
         assert (info.width, info.height, info.kind) == (160, 120, "http")
         grabber.start()
         seqs = _take_frames(grabber, 5)
-        assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+        assert seqs == sorted(seqs)
+        assert len(set(seqs)) == len(seqs)
         assert server.frames_sent >= 5
         grabber.stop()
     finally:

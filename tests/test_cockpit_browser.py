@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from dashboard_api.residents import Resident
+from gateway.bus import Stream
 from gateway.model import AlertState, DeviceStatus, Event, Reading, Severity
 from gateway.storage.batch import WriteBatch
 from tests.test_api_harness import PASSWORD, START_MS, Api, alert, running_api
@@ -110,7 +111,7 @@ async def test_login_live_alert_acknowledge_resolve(tmp_path: Path) -> None:
     from playwright.async_api import async_playwright, expect  # noqa: PLC0415
 
     ARTIFACTS.mkdir(exist_ok=True)
-    async with running_api(tmp_path) as api, async_playwright() as pw:
+    async with running_api(tmp_path, rules=True) as api, async_playwright() as pw:
         await _seed(api)
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         try:
@@ -130,37 +131,45 @@ async def test_login_live_alert_acknowledge_resolve(tmp_path: Path) -> None:
             await expect(page.locator("#queue .alert")).to_have_count(4)
             await expect(page.locator("#live")).to_have_text("实时")
 
-            # A critical alert committed and published now appears without reloading, < 2 s.
-            raised = alert(
-                100,
-                rule="safety.smoke",
-                subject="safety-5",
-                severity=Severity.CRITICAL,
-                opened_ms=START_MS,
+            # A gate reports a forced passage: the real rule engine raises a critical alert that
+            # appears without reloading, within 2 s.
+            ev = Event(
+                "gate-in-1:9001",
+                "gate-in-1",
+                "gate.forced",
+                START_MS,
+                START_MS,
+                {"direction": "in"},
             )
             t0 = time.monotonic()
-            await api.add_alert(raised)
-            item = page.locator("#queue .alert[data-id='a100']")
+            await api.runtime.store.commit(WriteBatch(events=[ev]))
+            await api.runtime.bus.publish(Stream.EVENTS, ev)
+            item = page.locator("#queue .alert.critical.open")
             await item.wait_for(state="visible", timeout=2000)
             appeared_s = time.monotonic() - t0
             assert appeared_s < 2.0
-            await expect(item.locator(".rule")).to_have_text("烟感报警")
+            alert_id = await item.get_attribute("data-id")
+            assert alert_id is not None
+            item = page.locator(f"#queue .alert[data-id='{alert_id}']")
+            await expect(item.locator(".rule")).to_have_text("闯闸/翻越/反向")
             await expect(item).to_have_class("alert critical open")
             await page.screenshot(path=str(ARTIFACTS / "cockpit.png"), full_page=True)
 
             await item.locator("button.ack").click()
             await expect(item).to_have_class("alert critical acknowledged")
             await expect(item.locator(".state")).to_have_text("处置中")
-            stored = await api.runtime.store.alert("a100")
+            stored = await api.runtime.store.alert(alert_id)
             assert stored is not None
             assert stored.state is AlertState.ACKNOWLEDGED
-            assert [t.actor for t in await api.runtime.store.transitions("a100")][-1] == "operator1"
+            assert [t.actor for t in await api.runtime.store.transitions(alert_id)][
+                -1
+            ] == "operator1"
 
             await item.locator("button.resolve").click()
             await page.fill("#resolve-note", "误报：宿舍内吸烟，已教育")
             await page.click("#resolve-submit")
             await expect(item).to_have_count(0)
-            stored = await api.runtime.store.alert("a100")
+            stored = await api.runtime.store.alert(alert_id)
             assert stored is not None
             assert stored.state is AlertState.RESOLVED
 

@@ -14,7 +14,7 @@ from collectors.modbus.transport import ErrorKind
 from gateway.clock import SystemClock
 from gateway.config.modbus import ModbusConfig
 from gateway.metrics import Metrics
-from simulators.modbus.building import SAFETY, BuildingSim
+from simulators.modbus.building import SAFETY, BuildingSim, Layout, running_building
 from simulators.modbus.server import Fault
 
 FAST = {"timeout_s": 0.5, "retries": 0, "backoff_min_s": 0.05, "backoff_max_s": 0.2}
@@ -216,3 +216,18 @@ async def test_slow_points_are_read_every_nth_poll(modbus_building: BuildingSim)
     for _ in range(3):
         assert (await dds.poll()).ok
     assert dds.link.requests - before == 3  # one request holds all of a DDS238
+
+
+async def test_a_running_building_advances_its_clock() -> None:
+    async with running_building(Layout(floors=1, rooms=2, seed=2), speed=60, tick_s=0.05) as sim:
+        pollers, _ = make(sim)
+        t0 = sim.now_ms
+        assert (await pollers["m-1-01"].poll()).ok
+        await asyncio.sleep(0.2)
+        assert sim.now_ms - t0 >= 6_000  # 60 virtual seconds a second
+        out = await pollers["safety-1"].poll()
+        assert out.ok
+        # the clock may tick between the poll and this look (noise ±0.1 °C per second)
+        assert pollers["safety-1"].last_values["temperature"] == pytest.approx(
+            sim.safety_state(1).temperature, abs=0.5
+        )

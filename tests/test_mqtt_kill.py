@@ -80,11 +80,16 @@ async def test_kill9_ten_times_loses_nothing(
 
     publisher = asyncio.create_task(publish_all())
     rng = random.Random(11)
+    progress = []
     for _ in range(KILLS):
         gw = await asyncio.to_thread(gateway_proc, overrides, env)
         await asyncio.sleep(rng.uniform(0.2, 1.2))
         await asyncio.to_thread(gw.kill)
+        progress.append(len(stored_events(db)))
     assert not publisher.done(), "the stream should outlast the kills"
+    # The gateways did store events between kills, while the stream went on.
+    assert progress[-1] > progress[0] > 0
+    assert progress[-1] < len(expected)
     kills_done.set()
     await asyncio.wait_for(publisher, 60)
 

@@ -3,6 +3,8 @@
 OpenCV is imported inside the command functions only, so the CLI starts fast.
 """
 
+# ruff: noqa: PLC0415 -- OpenCV and the simulator load only when a command runs (fast CLI start).
+
 from __future__ import annotations
 
 import argparse
@@ -23,7 +25,7 @@ def _spec(args: argparse.Namespace) -> object:
         kind, start, end = t.split(":")
         if kind not in ("cover", "blur", "shift"):
             raise SystemExit(f"--tamper {t!r}: kind must be cover, blur or shift")
-        tampers.append(TamperSpec(kind, float(start), float(end)))  # type: ignore[arg-type]
+        tampers.append(TamperSpec(kind, float(start), float(end)))
     outages = []
     for o in args.outage or []:
         start, end = o.split(":")

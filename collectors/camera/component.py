@@ -70,9 +70,9 @@ class _Pipe:
             with contextlib.suppress(asyncio.QueueFull):
                 self.queue.put_nowait(_Eof())
 
-    async def get(self, timeout: float) -> Any:
+    async def get(self, wait_s: float) -> Any:
         try:
-            item = await asyncio.wait_for(self.queue.get(), timeout)
+            item = await asyncio.wait_for(self.queue.get(), wait_s)
         except TimeoutError:
             return _Eof() if self.eof and self.queue.empty() else None
         if not self.reading and not self.eof and self.queue.qsize() <= QUEUE_MAX // 2:
@@ -140,7 +140,7 @@ class CameraRunner:
 
     async def _watch(self, pipe: _Pipe) -> str:
         clock = self.runtime.clock
-        last_frame = clock.monotonic()
+        started = last_frame = clock.monotonic()
         seen_frame = False
         while True:
             msg = await pipe.get(0.25)
@@ -162,9 +162,10 @@ class CameraRunner:
                     seen_frame = True
                     await self._set_online(True, "")
                 self._progress(msg)
-            if now - last_frame > self.cam.stall_s:
-                what = "stalled" if seen_frame else "never started"
-                return f"stream {what}: no frame for {self.cam.stall_s:g} s"
+            if seen_frame and now - last_frame > self.cam.stall_s:
+                return f"stream stalled: no frame for {self.cam.stall_s:g} s"
+            if not seen_frame and now - started > self.cam.open_timeout_s:
+                return f"stream never started: no frame within {self.cam.open_timeout_s:g} s"
 
     def _progress(self, p: Progress) -> None:
         m, cam = self.runtime.metrics, self.cam.id
@@ -189,7 +190,9 @@ class CameraRunner:
         now = rt.clock.now_ms()
         batch = WriteBatch()
         for ev in report.events:
-            event = Event(self._event_id(ev.kind, ev.ts_ms), self.cam.id, ev.kind, ev.ts_ms, now, ev.data)
+            event = Event(
+                self._event_id(ev.kind, ev.ts_ms), self.cam.id, ev.kind, ev.ts_ms, now, ev.data
+            )
             if ev.snapshot is not None:
                 path = await asyncio.to_thread(
                     snapshots.write_file,
@@ -284,8 +287,6 @@ def build_components(runtime: Runtime) -> list[Component]:
     if not cfg.enabled:
         return []
     root = snapshots.snapshot_dir(runtime.config)
-    out: list[Component] = [
-        CameraRunner(runtime, cam, root) for cam in cfg.cameras if cam.enabled
-    ]
+    out: list[Component] = [CameraRunner(runtime, cam, root) for cam in cfg.cameras if cam.enabled]
     out.append(SnapshotRetention(runtime, root))
     return out

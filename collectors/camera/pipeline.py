@@ -133,7 +133,7 @@ class Pipeline:
         for kind in TAMPER_KINDS:
             change = self.tamper[kind].update(raw[kind], t)
             if change is not None:
-                self._tamper_event(report, frame, ts_ms, kind, change, m)
+                self._tamper_event(report, frame, ts_ms, kind=kind, on=change, m=m)
         self.blind = any(raw.values()) or any(d.state for d in self.tamper.values())
         # The foreground is needed even when blind: the moved check ignores where people are.
         fg = v.foreground(small, thumb)
@@ -147,9 +147,9 @@ class Pipeline:
         for lc in self.lines:
             crossed = lc.update(tracks)
             for direction in ("in", "out"):
-                n = crossed.count(direction)  # type: ignore[arg-type]
+                n = crossed.count(direction)
                 if n:
-                    self._crossing_event(report, frame, ts_ms, lc, direction, n)
+                    self._crossing_event(report, frame, ts_ms, lc=lc, direction=direction, n=n)
         self._zones(report, frame, ts_ms, t)
         self._regions(report, fg, ts_ms, t)
         self._n += 1
@@ -213,6 +213,7 @@ class Pipeline:
         report: Report,
         frame: vision.Image,
         ts_ms: int,
+        *,
         lc: LineCounter,
         direction: str,
         n: int,
@@ -232,6 +233,7 @@ class Pipeline:
         report: Report,
         frame: vision.Image,
         ts_ms: int,
+        *,
         kind: str,
         on: bool,
         m: vision.TamperMetrics,

@@ -16,10 +16,13 @@ import time
 from pathlib import Path
 
 from gateway.config.root import GatewayConfig
-from gateway.storage.batch import SqlParams
+from gateway.storage.batch import SqlParams, WriteBatch
 from gateway.storage.store import Store
 
-INSERT = "INSERT OR IGNORE INTO camera_snapshots (event_id, device, ts_ms, path, bytes) VALUES (?, ?, ?, ?, ?)"
+INSERT = (
+    "INSERT OR IGNORE INTO camera_snapshots (event_id, device, ts_ms, path, bytes)"
+    " VALUES (?, ?, ?, ?, ?)"
+)
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 DAY_MS = 86_400_000
 
@@ -73,8 +76,6 @@ async def read_snapshot(store: Store, event_id: str) -> bytes | None:
 async def purge(store: Store, root: Path, now_ms: int, days: int) -> int:
     """Deletes snapshots older than `days` (rows and files), and orphan files that old.
     Returns how many snapshots went."""
-    from gateway.storage.batch import WriteBatch
-
     cutoff = now_ms - days * DAY_MS
 
     def scan(conn: sqlite3.Connection) -> tuple[list[tuple[str, str]], set[str]]:

@@ -24,10 +24,10 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-import numpy.typing as npt
+from cv2.typing import MatLike
 
-Image = npt.NDArray[np.uint8]
-FloatImage = npt.NDArray[np.float32]
+Image = MatLike
+FloatImage = MatLike
 Polygon = Sequence[tuple[float, float]]
 
 THUMB = (80, 60)
@@ -106,7 +106,7 @@ class Vision:
 
     def thumbnail(self, small: Image) -> FloatImage:
         grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
-        return cv2.resize(grey, THUMB, interpolation=cv2.INTER_AREA).astype(np.float32)  # type: ignore[no-any-return]
+        return cv2.resize(grey, THUMB, interpolation=cv2.INTER_AREA).astype(np.float32)
 
     # -- background and people ---------------------------------------------------------------
     def learn(self, small: Image, alpha: float) -> None:
@@ -142,14 +142,18 @@ class Vision:
         if self._keep is not None:
             mask = cv2.bitwise_and(mask, self._keep)
         self.fg = mask
-        return mask  # type: ignore[no-any-return]
+        return mask
 
     def update_background(self, small: Image, alpha: float, alpha_fg: float, n: int) -> None:
         """Background follows the scene where nobody is; under people only very slowly, so a
         group standing for minutes stays visible but a bag left for an hour is absorbed
         (applied every 10th frame, at ten times the rate, to save time)."""
         assert self.bg is not None
-        norm = small if abs(self.gain - 1.0) < 0.01 else cv2.convertScaleAbs(small, alpha=1 / self.gain)
+        norm = (
+            small
+            if abs(self.gain - 1.0) < 0.01
+            else cv2.convertScaleAbs(small, alpha=1 / self.gain)
+        )
         cv2.accumulateWeighted(norm, self.bg, alpha, mask=cv2.bitwise_not(self.fg))
         if alpha_fg > 0 and n % 10 == 0:
             cv2.accumulateWeighted(norm, self.bg, min(1.0, alpha_fg * 10), mask=self.fg)
@@ -159,7 +163,8 @@ class Vision:
         than a person allows."""
         dist = cv2.add(cv2.distanceTransform(mask, cv2.DIST_L2, 3), self._tiebreak)
         peaks = cv2.compare(dist, cv2.dilate(dist, self._peak_kernel), cv2.CMP_GE)
-        peaks = cv2.bitwise_and(peaks, cv2.compare(dist, self.min_peak, cv2.CMP_GE))
+        _, strong = cv2.threshold(dist, self.min_peak, 255, cv2.THRESH_BINARY)
+        peaks = cv2.bitwise_and(peaks, strong.astype(np.uint8))
         pts = cv2.findNonZero(peaks)
         if pts is None:
             return []
@@ -183,7 +188,7 @@ class Vision:
 
     @staticmethod
     def resize(frame: Image, size: tuple[int, int]) -> Image:
-        return cv2.resize(frame, size, interpolation=cv2.INTER_AREA)  # type: ignore[no-any-return]
+        return cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
 
     @staticmethod
     def fraction(mask: Image, region: Image, area: int) -> float:
@@ -194,7 +199,7 @@ class Vision:
         _, std = cv2.meanStdDev(thumb)
         contrast = float(std[0][0])
         lap = cv2.Laplacian(thumb, cv2.CV_32F, ksize=1)
-        sharpness = float(cv2.mean(cv2.absdiff(lap, 0.0))[0]) / (contrast + 1.0)
+        sharpness = float(np.abs(lap).mean()) / (contrast + 1.0)
         shift, match = 0.0, 1.0
         if self.reference is not None:
             cur = cv2.GaussianBlur(thumb, (5, 5), 1.0)

@@ -6,6 +6,8 @@ process never loads it. Everything goes back over one pipe: `Opened`, then `Repo
 `Progress` heartbeat about once a second, or `Failed` when the source cannot be read.
 """
 
+# ruff: noqa: PLC0415 -- OpenCV loads inside the capture process only, never in the gateway's.
+
 from __future__ import annotations
 
 import os

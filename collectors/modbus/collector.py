@@ -71,12 +71,15 @@ class ModbusCollector:
         commit: Commit,
         bus: Bus,
         rng: random.Random | None = None,
+        on_availability: Callable[[int, int], None] | None = None,
     ) -> None:
+        """`on_availability(offline, total)` is called whenever a device goes off- or online."""
         self._clock = clock
         self._metrics = metrics
         self._commit = commit
         self._bus = bus
         self._rng = rng or random.Random()
+        self._on_availability = on_availability
         self.links, self.pollers = build_pollers(config, clock, metrics, self._rng)
         metrics.gauge_callback(
             "modbus_devices_online", self._online_gauge, "Modbus devices answering their polls"
@@ -97,6 +100,9 @@ class ModbusCollector:
             await self._bus.publish_many(Stream.READINGS, readings)
         if statuses:
             await self._bus.publish_many(Stream.STATUS, statuses)
+            if self._on_availability is not None:
+                offline = sum(1 for p, _ in self.pollers if p.online is False)
+                self._on_availability(offline, len(self.pollers))
 
     async def _round(self, pollers: list[DevicePoller]) -> None:
         await self.deliver([await p.poll() for p in pollers if p.due()])

@@ -18,7 +18,15 @@ class ModbusComponent:
             metrics=runtime.metrics,
             commit=runtime.store.commit,
             bus=runtime.bus,
+            on_availability=self._availability,
         )
+
+    def _availability(self, offline: int, total: int) -> None:
+        if offline:
+            detail = f"{offline} of {total} Modbus devices offline"
+            self._runtime.health.set(self.name, HealthState.DEGRADED, detail)
+        else:
+            self._runtime.health.set(self.name, HealthState.RUNNING)
 
     async def run(self) -> None:
         self._runtime.health.set(self.name, HealthState.RUNNING)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
@@ -103,6 +104,9 @@ class MqttCollector:
 
     async def run(self) -> None:
         self._rt.health.set(self.name, HealthState.STARTING, "connecting to the broker")
+        # A restart after a failure starts over: what was received and not acknowledged on
+        # the previous connection is redelivered on the new one.
+        self._inbox.clear()
         transport = MqttTransport(
             self._cfg.broker,
             subscriptions=self.decoder.subscriptions,
@@ -126,7 +130,15 @@ class MqttCollector:
         counts: dict[tuple[str, str], int] = {}
         out = decode_batch(self.decoder, messages, counts)
         batch = WriteBatch(events=out.events, statuses=out.statuses, dead_letters=out.dead_letters)
-        result = await rt.store.commit(batch)
+        commit = asyncio.ensure_future(rt.store.commit(batch))
+        try:
+            result = await asyncio.shield(commit)
+        except asyncio.CancelledError:
+            # Stopping: finish this commit and acknowledge it, so nothing is redelivered.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(commit, 5.0)
+                transport.ack(m for m, _ in messages)
+            raise
         transport.ack(m for m, _ in messages)
         self.committed += len(messages)
         metrics = rt.metrics

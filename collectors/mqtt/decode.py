@@ -112,6 +112,8 @@ class Route:
     devices: dict[str, str]
     parse_time: Callable[[Any], int]
     subscription: str
+    plain: bool
+    """No value maps, ignores or defaults: values are taken as they come."""
 
 
 def compile_route(m: MappingConfig, building: str, tz: tzinfo) -> Route:
@@ -129,6 +131,7 @@ def compile_route(m: MappingConfig, building: str, tz: tzinfo) -> Route:
         devices=dict(m.devices),
         parse_time=_time_parser(m.time_format, tz),
         subscription=topic.replace("{device}", "+"),
+        plain=not (m.values or m.ignore or m.defaults),
     )
 
 
@@ -148,7 +151,9 @@ class Decoder:
         self.routes = [compile_route(m, building, tz) for m in maps]
         self._max_bytes = config.max_payload_bytes
         self._skew_ms = config.max_clock_skew_s * 1000
-        self._card = pseudonymizer.card
+        self._pseudonymize = pseudonymizer.card
+        self._cards: dict[str, str] = {}
+        self._topics: dict[str, tuple[Route, str]] = {}
         if known is None:
             known = {e.id: e.kind for e in config.catalog_entries()}
         self._known = known
@@ -158,10 +163,16 @@ class Decoder:
         return list(dict.fromkeys(r.subscription for r in self.routes))
 
     def route(self, topic: str) -> tuple[Route, str] | None:
+        found = self._topics.get(topic)
+        if found is not None:
+            return found
         for r in self.routes:
             m = r.pattern.match(topic)
             if m is not None:
-                return r, m.group("device")
+                if len(self._topics) >= 10_000:
+                    self._topics.clear()
+                found = self._topics[topic] = (r, m.group("device"))
+                return found
         return None
 
     def decode(self, topic: str, payload: bytes, received_ms: int) -> Event | DeviceStatus | None:
@@ -196,13 +207,34 @@ class Decoder:
             return None
         return _build(route.kind, device, fields, received_ms, self._card)
 
+    def _card(self, card_no: str) -> str:
+        """The card's pseudonym; a building's few thousand cards are cached (HMAC per event
+        costs more than decoding it)."""
+        p = self._cards.get(card_no)
+        if p is None:
+            if len(self._cards) >= 100_000:
+                self._cards.clear()
+            p = self._cards[card_no] = self._pseudonymize(card_no)
+        return p
+
     def _fields(
         self, route: Route, obj: dict[str, Any], device: str, now_ms: int
     ) -> dict[str, Any] | None:
         out: dict[str, Any] = {}
+        plain = route.plain
         for spec, get in route.getters:
             name = spec.name
             raw = get(obj)
+            if plain:
+                # The common case first: a built-in profile and a well-formed value.
+                t = spec.type
+                cls = raw.__class__
+                if t == "str" and cls is str and (spec.choices is None or raw in spec.choices):
+                    out[name] = raw
+                    continue
+                if t == "int" and cls is int and raw >= 0:
+                    out[name] = raw
+                    continue
             if raw is _MISSING or raw is None:
                 raw = route.defaults.get(name, _MISSING)
                 if raw is _MISSING:
@@ -217,11 +249,18 @@ class Decoder:
             vmap = route.values.get(name)
             if vmap is not None:
                 text = _as_text(raw)
-                if text not in vmap:
+                if text in vmap:
+                    raw = vmap[text]
+                elif "*" in vmap:
+                    raw = vmap["*"]
+                else:
                     raise Rejected(
                         "unknown_value", f"{name}: unknown value {text!r} (no mapping)", device
                     )
-                raw = vmap[text]
+                if raw is None:
+                    if spec.required:
+                        raise Rejected("missing_field", f"{name}: {text!r} maps to nothing", device)
+                    continue
             out[name] = _check(
                 spec, raw, device, parse_time=route.parse_time, now_ms=now_ms, skew_ms=self._skew_ms
             )

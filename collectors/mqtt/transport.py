@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import random
 import ssl
@@ -28,6 +29,8 @@ from gateway.config.mqtt import BrokerConfig
 log = logging.getLogger(__name__)
 
 _READ_BURST = 512
+_connections = itertools.count(1)
+"""Connection numbers unique in the process: an ack never reaches another connection."""
 _FAILED_REASON = 0x80
 _BARRIER_TOPIC = "$campus-edge/barrier"
 
@@ -197,13 +200,15 @@ class MqttTransport:
 
     def _make_client(self) -> paho.Client:
         cfg = self._cfg
+        v5 = cfg.protocol == "5"
         c = paho.Client(
             CallbackAPIVersion.VERSION2,
             client_id=cfg.client_id,
-            protocol=paho.MQTTv5,
+            protocol=paho.MQTTv5 if v5 else paho.MQTTv311,
+            clean_session=None if v5 else False,
         )
         c.manual_ack_set(True)
-        c.max_inflight_messages_set(cfg.publish_window)
+        c.max_inflight_messages_set(0)  # our window bounds it; paho scans all per ack else
         c.max_queued_messages_set(0)
         c.connect_timeout = cfg.connect_timeout_s
         if cfg.username is not None:
@@ -269,11 +274,11 @@ class MqttTransport:
         c.on_socket_close = None
         c.on_socket_register_write = None
         c.on_socket_unregister_write = None
-        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        props.SessionExpiryInterval = self._cfg.session_expiry_s
-        props.ReceiveMaximum = self._cfg.receive_maximum
         loop = asyncio.get_running_loop()
-        if first:
+        if first and self._cfg.protocol == "5":
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = self._cfg.session_expiry_s
+            props.ReceiveMaximum = self._cfg.receive_maximum
             await loop.run_in_executor(
                 None,
                 lambda: c.connect(
@@ -283,6 +288,10 @@ class MqttTransport:
                     clean_start=False,
                     properties=props,
                 ),
+            )
+        elif first:
+            await loop.run_in_executor(
+                None, lambda: c.connect(self._cfg.host, self._cfg.port, self._cfg.keepalive_s)
             )
         else:
             await loop.run_in_executor(None, c.reconnect)
@@ -320,15 +329,20 @@ class MqttTransport:
         self._schedule_misc()
 
     def _readable(self) -> None:
+        # paho reads one packet per call; keep reading while packets come. A TLS socket may
+        # hold decrypted bytes the selector does not see: drain those too.
         c = self._client
+        pending = getattr(self._sock, "pending", None)
         for _ in range(_READ_BURST):
             before = self._delivered
             rc = c.loop_read()
             if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
                 self._mark_lost(f"read: {paho.error_string(rc)}")
                 return
-            if self._delivered == before:
+            if self._delivered == before and not (pending is not None and pending() > 0):
                 return
+        if pending is not None and self._loop is not None and pending() > 0:
+            self._loop.call_soon(self._readable)
 
     def _writable(self) -> None:
         rc = self._client.loop_write()
@@ -377,8 +391,10 @@ class MqttTransport:
         if reason.is_failure:
             self._mark_lost(f"broker refused the connection: {reason}")
             return
-        self._generation += 1
-        if self._subscriptions:
+        self._generation = next(_connections)
+        if self._subscriptions and self._cfg.protocol != "5":
+            client.subscribe([(t, 1) for t in self._subscriptions])
+        elif self._subscriptions:
             opts = SubscribeOptions(
                 qos=1,
                 retainAsPublished=self._retain_as_published,

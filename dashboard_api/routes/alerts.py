@@ -43,8 +43,11 @@ async def list_alerts(
 ) -> AlertList:
     rt = c.runtime
     now = rt.clock.now_ms()
+    states = tuple(state or ())
+    if overdue and not states:
+        states = (AlertState.OPEN, AlertState.ACKNOWLEDGED)  # the same set, but indexed
     found = await rt.store.alerts(
-        states=tuple(state or ()),
+        states=states,
         rule=rule,
         severity=severity,
         since_ms=since,

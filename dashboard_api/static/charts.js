@@ -22,8 +22,9 @@ const Charts = (function () {
     const pad = { l: 38, r: 6, t: 8, b: 18 };
     const pw = w - pad.l - pad.r, ph = h - pad.t - pad.b;
     const vals = values.map((v) => (v === null || v === undefined ? null : v));
-    let max = niceMax(Math.max(0, ...vals.filter((v) => v !== null)));
-    if (opts.kind === "bar" && max < 4) max = 4;
+    const top = Math.max(0, ...vals.filter((v) => v !== null));
+    // Counts get whole ticks while small; anything else a 1-2-2.5-5 scale.
+    const max = opts.kind === "bar" && top <= 40 ? Math.max(4, Math.ceil(top / 4) * 4) : niceMax(top);
     ctx.font = "11px sans-serif";
     ctx.strokeStyle = "#22324d";
     ctx.fillStyle = "#8da2c0";
@@ -32,7 +33,7 @@ const Charts = (function () {
       const y = pad.t + ph - (ph * i) / 4;
       ctx.beginPath(); ctx.moveTo(pad.l, y); ctx.lineTo(w - pad.r, y); ctx.stroke();
       const label = (max * i) / 4;
-      ctx.fillText(label >= 100 ? Math.round(label) : +label.toFixed(1), 2, y + 4);
+      ctx.fillText(label >= 100 ? Math.round(label) : +label.toFixed(2), 2, y + 4);
     }
     const n = vals.length || 1, step = pw / n;
     for (let i = 0; i < n; i += 6) {

@@ -115,13 +115,13 @@ class CameraConfig(Section):
     """Colour difference (0-255) from the background that counts as foreground."""
     learn_s: float = Field(2.0, gt=0)
     """Seconds after (re)connecting spent learning the background and tamper baselines."""
-    lines: list[LineConfig] = []
+    lines: list[LineConfig] = Field(default_factory=list)
     """Counting lines."""
-    zones: list[ZoneConfig] = []
+    zones: list[ZoneConfig] = Field(default_factory=list)
     """Occupancy zones."""
-    regions: list[RegionConfig] = []
+    regions: list[RegionConfig] = Field(default_factory=list)
     """Motion regions."""
-    masks: list[list[Point]] = []
+    masks: list[list[Point]] = Field(default_factory=list)
     """Polygons ignored by the people and motion analysis (trees, screens, windows)."""
     tamper: TamperConfig = TamperConfig()
     """Tamper detection."""
@@ -130,6 +130,9 @@ class CameraConfig(Section):
     stall_s: float = Field(5.0, gt=0, le=60)
     """No new frame for this long means the stream is lost: reported, and the capture
     process is killed and reopened."""
+    open_timeout_s: float = Field(10.0, gt=0, le=120)
+    """Longest wait for the first frame after starting the capture process (process start-up
+    and opening the source included) before the stream counts as lost."""
     reopen_min_s: float = Field(1.0, gt=0)
     """First delay before reopening a lost stream; doubles up to `reopen_max_s`."""
     reopen_max_s: float = Field(30.0, gt=0)
@@ -165,7 +168,7 @@ class CameraConfig(Section):
 class CamerasConfig(Section):
     enabled: bool = False
     """Whether camera analysis runs."""
-    cameras: list[CameraConfig] = []
+    cameras: list[CameraConfig] = Field(default_factory=list)
     """The cameras."""
     snapshot_dir: Path | None = None
     """Where alarm snapshots are kept; default `snapshots/` next to the database."""
@@ -183,7 +186,7 @@ class CamerasConfig(Section):
         return self
 
     def catalog_entries(self) -> list[DeviceInfo]:
-        from gateway.model import DeviceInfo, DeviceKind, MetricInfo
+        from gateway.model import DeviceInfo, DeviceKind, MetricInfo  # noqa: PLC0415
 
         out: list[DeviceInfo] = []
         for cam in self.cameras:

@@ -41,6 +41,10 @@ class BrokerConfig(Section):
     """Password for broker authentication; use `${ENV}` or `file:`."""
     tls: TlsConfig | None = None
     """TLS settings; plain TCP when unset."""
+    protocol: Literal["5", "3.1.1"] = "5"
+    """MQTT version. 5 lets the gateway bound the broker's in-flight window and the session's
+    lifetime itself; with 3.1.1 the broker's `max_inflight_messages` and
+    `persistent_client_expiration` apply."""
     keepalive_s: int = Field(30, ge=5, le=3600)
     """MQTT keepalive: the broker declares the client gone after 1.5× this without traffic."""
     session_expiry_s: int = Field(7 * 24 * 3600, ge=0)
@@ -70,7 +74,8 @@ class MappingConfig(Section):
     """Target field -> dotted path in the payload (e.g. `AccessControllerEvent.serialNo`);
     `$` is the whole payload. Fields not listed are read from the same name."""
     values: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    """Target field -> {raw value as text: target value}; unmapped values are rejected."""
+    """Target field -> {raw value as text: target value}. Unmapped values are rejected unless
+    a `"*"` entry gives the value for all others; a target of null leaves the field out."""
     ignore: dict[str, list[str]] = Field(default_factory=dict)
     """Target field -> raw values (as text) whose messages are acknowledged and not stored
     (a vendor's events that are no gate events, e.g. door-contact reports)."""

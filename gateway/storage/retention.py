@@ -39,7 +39,7 @@ def _chunked(table: str, key: str, where: str) -> str:
 
 
 def builtin_rules(r: Retention) -> list[Rule]:
-    """The store's own data classes (raw readings and rollups go per series, see below)."""
+    """The store's other data classes (raw readings and rollups: `delete_oldest`)."""
     resolved_old = "state = 'resolved' AND updated_ms < ?"
     return [
         Rule("events", r.events_days, _chunked("events", "rowid", "ts_ms < ?"), CHUNK_ROWS),

@@ -67,15 +67,11 @@ _MERGE_1M = (
     " SELECT series_id, bucket_ms, n, vmin, vmax, vsum, last_ts_ms, vlast FROM txn_groups"
     " WHERE n > 0" + _MERGE_SET
 )
+# Each group merges straight into its hour: the upsert folds groups of one hour row by row.
 _MERGE_1H = (
     f"INSERT INTO rollup_1h {_COLUMNS}"
-    " SELECT h.series_id, h.hb, h.n, h.vmin, h.vmax, h.vsum, h.lts,"
-    "  (SELECT g.vlast FROM txn_groups AS g"
-    "   WHERE g.series_id = h.series_id AND g.bucket_ms = h.lts - h.lts % 60000)"
-    " FROM (SELECT series_id, bucket_ms - bucket_ms % 3600000 AS hb, sum(n) AS n,"
-    "   min(vmin) AS vmin, max(vmax) AS vmax, sum(vsum) AS vsum, max(last_ts_ms) AS lts"
-    "  FROM txn_groups WHERE n > 0 GROUP BY 1, 2) AS h"
-    " WHERE true" + _MERGE_SET
+    " SELECT series_id, bucket_ms - bucket_ms % 3600000, n, vmin, vmax, vsum, last_ts_ms, vlast"
+    " FROM txn_groups WHERE n > 0" + _MERGE_SET
 )
 
 

@@ -3,8 +3,9 @@
 One writer task owns the only write connection, in a dedicated thread: callers hand it
 `WriteBatch`es with `commit()`; it coalesces whatever is queued, and commits that keep
 arriving (for at most `batch_linger_ms`, up to `batch_max` rows), into one transaction and
-resolves each caller's future after COMMIT; the next group gathers while one commits. If that transaction fails (a full disk, a bad component statement) it is rolled
-back and its batches are retried one by one, so each caller gets its own clear `StoreError`
+resolves each caller's future after COMMIT; the next group gathers while one commits. If
+that transaction fails (a full disk, a bad component statement) it is rolled back and its
+batches are retried one by one, so each caller gets its own clear `StoreError`
 (`StoreFullError` for a full disk) and the writer keeps running. Reads run on separate
 read-only connections in worker threads and never wait for the writer (WAL snapshots).
 

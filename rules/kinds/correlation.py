@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 from collections import deque
 from typing import Any
 
@@ -32,8 +33,8 @@ class Correlation(Rule):
             self.lane_of[(lane.camera, lane.line)] = lane.gate
         self.gates = {lane.gate for lane in ctx.lanes}
         self.free: set[str] = set()
-        # (gate, direction) -> passes [ts, used]
-        self.passes: dict[tuple[str, str], deque[list[int]]] = {}
+        # (gate, direction) -> passes [ts, used], in time order
+        self.passes: dict[tuple[str, str], list[list[int]]] = {}
         # (ts, gate, direction, count, event id)
         self.crossings: deque[tuple[int, str, str, int, str]] = deque()
 
@@ -52,10 +53,11 @@ class Correlation(Rule):
         direction = str(e.data.get("direction", ""))
         if e.kind == "gate.pass":
             if e.device in self.gates:
-                q = self.passes.setdefault((e.device, direction), deque())
-                q.append([e.ts_ms, 0])
-                while q and q[0][0] < e.ts_ms - _KEEP_MS:
-                    q.popleft()
+                q = self.passes.setdefault((e.device, direction), [])
+                if q and q[-1][0] > e.ts_ms:
+                    bisect.insort(q, [e.ts_ms, 0])
+                else:
+                    q.append([e.ts_ms, 0])
             return
         gate = self._gate(e.device, e.data.get("line"))
         if gate is None or gate in self.free or not self.scope.admits(gate):
@@ -65,15 +67,17 @@ class Correlation(Rule):
 
     def tick(self, now_ms: int) -> None:
         for q in self.passes.values():
-            while q and q[0][0] < now_ms - _KEEP_MS:
-                q.popleft()
+            if q and q[0][0] < now_ms - _KEEP_MS:
+                del q[: bisect.bisect_left(q, [now_ms - _KEEP_MS, -1])]
         while self.crossings and now_ms >= self.crossings[0][0] + self.tol + self.settle:
             ts, gate, direction, count, eid = self.crossings.popleft()
             matched = 0
-            for p in self.passes.get((gate, direction), ()):
+            q = self.passes.get((gate, direction), [])
+            for i in range(bisect.bisect_left(q, [ts - self.tol, -1]), len(q)):
+                p = q[i]
                 if matched >= count or p[0] > ts + self.tol:
                     break
-                if not p[1] and ts - self.tol <= p[0]:
+                if not p[1]:
                     p[1] = 1
                     matched += 1
             if matched < count:
@@ -91,7 +95,7 @@ class Correlation(Rule):
     def restore(self, state: Any) -> None:
         self.free = set(state.get("free", []))
         self.passes = {
-            (g, d): deque([int(t), int(u)] for t, u in q) for g, d, q in state.get("passes", [])
+            (g, d): [[int(t), int(u)] for t, u in q] for g, d, q in state.get("passes", [])
         }
         self.crossings = deque(
             (int(t), str(g), str(d), int(c), str(i)) for t, g, d, c, i in state.get("crossings", [])

@@ -82,6 +82,7 @@ class CountInWindow(Rule):
             self.groups.append((by, n, w))
         self.windows: list[dict[str, deque[int]]] = [{} for _ in self.groups]
         self.active: list[set[str]] = [set() for _ in self.groups]
+        self.next_sweep = 0
 
     def _subject(self, by: str, key: str) -> str:
         return key if by == "device" else f"{by}:{key}"
@@ -104,10 +105,14 @@ class CountInWindow(Rule):
                 self.emit(self._subject(by, key), True, e.ts_ms, vars_)
 
     def tick(self, now_ms: int) -> None:
+        sweep = now_ms >= self.next_sweep
+        if sweep:
+            self.next_sweep = now_ms + 10_000
         for i, (by, n, w) in enumerate(self.groups):
             windows = self.windows[i]
-            for key in [k for k, q in windows.items() if q and q[-1] <= now_ms - w]:
-                del windows[key]
+            if sweep:
+                for key in [k for k, q in windows.items() if not q or q[-1] <= now_ms - w]:
+                    del windows[key]
             for key in list(self.active[i]):
                 q = windows.get(key)
                 while q and q[0] <= now_ms - w:

@@ -196,42 +196,48 @@ class StepChange(Rule):
         return self.ctx.room_subject(device) if self.mode == "room" else device
 
     def on_reading(self, r: Reading, now_ms: int) -> None:
+        device, v = r.device, r.value
         if r.metric != self.metric:
-            self.other[r.device] = r.value
+            self.other[device] = v
             return
-        st = self.state.get(r.device)
-        if st is None and not self.scope.admits(r.device):
-            return
+        st = self.state.get(device)
         if st is None:
-            st = self.state[r.device] = _Step(baseline=r.value)
-        v = r.value
+            if not self.scope.admits(device):
+                return
+            st = self.state[device] = _Step(baseline=v)
+        ts = r.ts_ms
+        q = st.recent  # ascending values: q[0] is the window's minimum
+        if st.since is None and not st.fired:
+            limit = ts - self.baseline_ms
+            while q and q[0][0] < limit:
+                q.popleft()
+            if q and v - q[0][1] >= self.min_step:
+                st.baseline, st.since, st.level = q[0][1], ts, v
+                self.pending.add(device)
+                self._check(device, st, now_ms if now_ms > ts else ts)
+            else:
+                while q and q[-1][1] >= v:
+                    q.pop()
+                q.append((ts, v))
+                st.baseline = v
+            return
         if st.fired:
             if v < st.baseline + self.min_step / 2:
                 st.fired = False
                 st.since = None
-                self.emit(self._subject(r.device), False, r.ts_ms)
-        elif st.since is not None:
-            if v - st.baseline < self.min_step * 0.8:
-                st.since = None
-                self.pending.discard(r.device)
-            else:
-                st.level = v
-                self._check(r.device, st, max(now_ms, r.ts_ms))
-        else:
-            q = st.recent  # ascending values: q[0] is the window's minimum
-            while q and q[0][0] < r.ts_ms - self.baseline_ms:
-                q.popleft()
-            base = q[0][1] if q else v
-            if v - base >= self.min_step:
-                st.baseline, st.since, st.level = base, r.ts_ms, v
-                self.pending.add(r.device)
-                self._check(r.device, st, max(now_ms, r.ts_ms))
-        if not st.fired and st.since is None:
-            q = st.recent
-            while q and q[-1][1] >= v:
-                q.pop()
-            q.append((r.ts_ms, v))
+                self.emit(self._subject(device), False, ts)
+                q.clear()
+                q.append((ts, v))
+                st.baseline = v
+        elif v - st.baseline < self.min_step * 0.8:
+            st.since = None
+            self.pending.discard(device)
+            q.clear()
+            q.append((ts, v))
             st.baseline = v
+        else:
+            st.level = v
+            self._check(device, st, now_ms if now_ms > ts else ts)
 
     def _check(self, device: str, st: _Step, now_ms: int) -> None:
         if st.since is None or now_ms < st.since + self.for_ms:

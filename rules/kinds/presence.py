@@ -74,12 +74,12 @@ class Absence(Rule):
         if now_ms < self.next_check:
             return
         self.next_check = now_ms + 1000
+        limits, offline = self.limit, self.offline
         for device, last in self.seen.items():
-            if device not in self.offline:
-                limit = self._limit(device)
-                if now_ms - last > limit:
-                    self.offline.add(device)
-                    self.emit(device, True, last + limit, self._vars(device, last))
+            limit = limits.get(device) or self._limit(device)
+            if now_ms - last > limit and device not in offline:
+                offline.add(device)
+                self.emit(device, True, last + limit, self._vars(device, last))
 
     def snapshot(self) -> Any:
         return {"seen": self.seen, "offline": sorted(self.offline)}

@@ -19,7 +19,7 @@ def write_clip(spec: SceneSpec, path: Path, quality: int = 85) -> Path:
     renderer = Renderer(scene)
     path.parent.mkdir(parents=True, exist_ok=True)
     writer = cv2.VideoWriter(
-        str(path), cv2.VideoWriter_fourcc(*"MJPG"), spec.fps, (spec.width, spec.height)
+        str(path), cv2.VideoWriter.fourcc(*"MJPG"), spec.fps, (spec.width, spec.height)
     )
     if not writer.isOpened():
         raise OSError(f"cannot write video file {path}")

@@ -10,11 +10,11 @@ connections and never answers (the case where OpenCV's open blocks).
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from io import BufferedIOBase
 
 BOUNDARY = "campusedgeframe"
 
@@ -104,8 +104,7 @@ class MjpegServer:
 
     def _over(self) -> bool:
         return self._closing.is_set() or (
-            self.stop_after_s is not None
-            and time.monotonic() - self._started >= self.stop_after_s
+            self.stop_after_s is not None and time.monotonic() - self._started >= self.stop_after_s
         )
 
     def _index(self) -> int | None:
@@ -122,9 +121,9 @@ class MjpegServer:
                 self._cache = (i, self.frame_jpeg(i))
             return self._cache[1]
 
-    def _stream(self, out: socket.SocketIO | object) -> None:
-        write = out.write  # type: ignore[attr-defined]
-        flush = out.flush  # type: ignore[attr-defined]
+    def _stream(self, out: BufferedIOBase) -> None:
+        write = out.write
+        flush = out.flush
         last = -1
         while not self._over():
             i = self._index()
@@ -136,8 +135,7 @@ class MjpegServer:
             last = i
             data = self._jpeg(i)
             head = (
-                f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
-                f"Content-Length: {len(data)}\r\n\r\n"
+                f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(data)}\r\n\r\n"
             ).encode()
             write(head + data + b"\r\n")
             flush()

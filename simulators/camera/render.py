@@ -9,11 +9,11 @@ from collections.abc import Iterator
 
 import cv2
 import numpy as np
-import numpy.typing as npt
+from cv2.typing import MatLike
 
 from simulators.camera.scene import BODY_W, LANE_X, LINE_Y, Scene
 
-Frame = npt.NDArray[np.uint8]
+Frame = MatLike
 
 
 def _background(scene: Scene) -> Frame:
@@ -80,7 +80,7 @@ class Renderer:
         body = BODY_W * spec.width
         # Shadows are soft: drawn at a quarter of the size, blurred there, scaled up.
         q = 4
-        shadow = np.zeros((spec.height // q, spec.width // q), np.float32)
+        shadow: MatLike = np.zeros((spec.height // q, spec.width // q), np.float32)
         people: list[tuple[tuple[int, int], tuple[int, int], float, tuple[int, int, int], int]] = []
         for p in self.scene.people:
             pos = p.position(t)
@@ -118,17 +118,17 @@ class Renderer:
         # The noise field depends on the frame index only, so any frame renders the same
         # whatever was rendered before (the MJPEG server jumps to the current frame).
         up, down = self._noise[((i * 2654435761 + spec.seed) >> 7) % len(self._noise)]
-        return cv2.subtract(cv2.add(img, up), down)  # type: ignore[no-any-return]
+        return cv2.subtract(cv2.add(img, up), down)
 
     def _tamper(self, img: Frame, kind: str, since: float) -> Frame:
         h, w = img.shape[:2]
         if kind == "blur":
-            return cv2.GaussianBlur(img, (0, 0), 0.012 * w)  # type: ignore[no-any-return]
+            return cv2.GaussianBlur(img, (0, 0), 0.012 * w)
         if kind == "shift":
             m = cv2.getRotationMatrix2D((w / 2, h / 2), 4.0, 1.0)
             m[0, 2] += 0.15 * w
             m[1, 2] += 0.08 * h
-            return cv2.warpAffine(img, m, (w, h), borderMode=cv2.BORDER_REFLECT)  # type: ignore[no-any-return]
+            return cv2.warpAffine(img, m, (w, h), borderMode=cv2.BORDER_REFLECT)
         # A hand or a cloth over the lens: dark, nearly uniform, a faint smooth gradient.
         yy = np.linspace(0.0, 1.0, h, dtype=np.float32)[:, None, None]
         return np.broadcast_to(18.0 + 10.0 * yy, img.shape).astype(np.uint8)

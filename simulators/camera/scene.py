@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Literal
 
 TamperKind = Literal["cover", "blur", "shift"]
@@ -81,7 +82,7 @@ class Person:
         wps = self.waypoints
         if t < wps[0].t or t > wps[-1].t:
             return None
-        for a, b in zip(wps, wps[1:], strict=False):
+        for a, b in pairwise(wps):
             if a.t <= t <= b.t:
                 if b.t == a.t or (a.x == b.x and a.y == b.y):
                     return a.x, a.y, self.stand_angle
@@ -117,7 +118,7 @@ class Scene:
         line_y = LINE_Y * self.spec.height
         out: list[Crossing] = []
         for p in self.people:
-            for a, b in zip(p.waypoints, p.waypoints[1:], strict=False):
+            for a, b in pairwise(p.waypoints):
                 if (a.y - line_y) * (b.y - line_y) < 0:
                     t = a.t + (line_y - a.y) / (b.y - a.y) * (b.t - a.t)
                     out.append(Crossing(t, "in" if b.y > a.y else "out"))
@@ -205,7 +206,10 @@ def _person(rng: random.Random, waypoints: list[Waypoint]) -> Person:
 
 def _formation(kind: str, rng: random.Random, body: float) -> list[tuple[float, float]]:
     """Offsets (across, along) of each member relative to the unit's leader, in pixels."""
-    gap = lambda: rng.uniform(0.12, 0.3) * body  # noqa: E731
+
+    def gap() -> float:
+        return rng.uniform(0.12, 0.3) * body
+
     if kind == "alone":
         return [(0.0, 0.0)]
     if kind == "pair":
@@ -276,8 +280,8 @@ def _gatherings(spec: SceneSpec, rng: random.Random, people: list[Person]) -> No
     speed = 1.2 * w / 640 * PX_PER_M_AT_640
     body = BODY_W * w
     slot = (spec.duration_s - spec.warmup_s) / len(spec.gatherings)
-    for k, size in enumerate(spec.gatherings):
-        size = min(size, cols * rows)
+    for k, wanted in enumerate(spec.gatherings):
+        size = min(wanted, cols * rows)
         t0 = spec.warmup_s + k * slot + 1.0
         arrive_span, leave_span = slot * 0.25, slot * 0.2
         stand_until = t0 + slot * 0.75

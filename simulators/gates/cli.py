@@ -8,13 +8,17 @@ import sys
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gateway.commands import Commands
+
+if TYPE_CHECKING:
+    from gateway.config.mqtt import BrokerConfig
 from simulators.recording.cli import add_broker_args, broker_config
 
 
 async def simulate(
-    broker: object,
+    broker: BrokerConfig,
     *,
     seed: int,
     building: str,
@@ -27,17 +31,17 @@ async def simulate(
     from zoneinfo import ZoneInfo  # noqa: PLC0415
 
     from collectors.mqtt.transport import MqttTransport  # noqa: PLC0415
-    from gateway.config.mqtt import BrokerConfig  # noqa: PLC0415
     from simulators.gates.generator import SimConfig, Simulation, default_incidents  # noqa: PLC0415
     from simulators.gates.play import Timed, play  # noqa: PLC0415
 
-    assert isinstance(broker, BrokerConfig)
     span_ms = int(hours * 3_600_000)
     if start_ms is None:
         now = time.time_ns() // 1_000_000
-        # Faster than real time, the simulated span ends about now, so device times stay
-        # within the gateway's plausibility window.
-        start_ms = now if speed == 1.0 else now - span_ms
+        # Faster than real time, the simulated clock runs from behind the real one to ahead
+        # of it, half the span each way, so device times stay within the gateway's
+        # plausibility window (a day either way) for spans up to two days.
+        drift = span_ms if speed is None else span_ms * (1 - 1 / speed)
+        start_ms = now - int(drift / 2)
     cfg = SimConfig(building=building, seed=seed)
     if incidents:
         cfg = SimConfig(

@@ -9,8 +9,11 @@ real time (times `speed`). What each register holds is always readable from `ser
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
+import socket
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -188,3 +191,44 @@ class BuildingSim:
             "floors": floors,
             "safety": safety,
         }
+
+
+def _free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def running_building(
+    layout: Layout | None = None,
+    *,
+    speed: float = 1.0,
+    tick_s: float = 1.0,
+    host: str = "127.0.0.1",
+    timeline: tuple[Incident, ...] | None = None,
+) -> AsyncIterator[BuildingSim]:
+    """A simulated building on free ports of `host`, its clock running, for demos and tests:
+
+    async with running_building(Layout(seed=3), speed=10) as sim:
+        config_overrides = {"modbus": sim.modbus_section()}
+    """
+    layout = layout or Layout()
+    ids = [layout.conv_id(f) for f in range(1, layout.floors + 1)] + [SAFETY]
+    sim = BuildingSim(
+        layout,
+        start_ms=time.time_ns() // 1_000_000,
+        timeline=timeline,
+        ports={cid: _free_port(host) for cid in ids},
+    )
+    for server in sim.servers.values():
+        server.host = host
+    await sim.start()
+    clock = asyncio.create_task(sim.run(speed=speed, tick_s=tick_s), name="modbus-sim-clock")
+    try:
+        yield sim
+    finally:
+        clock.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await clock
+        await sim.stop()

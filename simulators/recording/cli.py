@@ -10,8 +10,12 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gateway.commands import Commands
+
+if TYPE_CHECKING:
+    from gateway.config.mqtt import BrokerConfig
 
 
 def broker_address(text: str) -> tuple[str, int]:
@@ -30,7 +34,7 @@ def add_broker_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--client-id", help="MQTT client id (default: derived from the command)")
 
 
-def broker_config(args: argparse.Namespace, default_id: str, session_expiry_s: int) -> object:
+def broker_config(args: argparse.Namespace, default_id: str, session_expiry_s: int) -> BrokerConfig:
     from gateway.config.mqtt import BrokerConfig  # noqa: PLC0415
 
     password = os.environ.get(args.password_env) if args.password_env else None
@@ -46,7 +50,7 @@ def broker_config(args: argparse.Namespace, default_id: str, session_expiry_s: i
 
 
 async def record(
-    broker: object,
+    broker: BrokerConfig,
     topics: list[str],
     out: Path,
     *,
@@ -56,10 +60,8 @@ async def record(
 ) -> int:
     """Write what arrives on `topics` to `out` until `duration_s`, `count` or `stop`."""
     from collectors.mqtt.transport import Message, MqttTransport  # noqa: PLC0415
-    from gateway.config.mqtt import BrokerConfig  # noqa: PLC0415
     from simulators.recording.jsonl import encode  # noqa: PLC0415
 
-    assert isinstance(broker, BrokerConfig)
     stop = stop or asyncio.Event()
     n = 0
     with out.open("a", encoding="utf-8") as fh:
@@ -96,14 +98,12 @@ async def record(
     return n
 
 
-async def replay(broker: object, path: Path, speed: float | None) -> int:
+async def replay(broker: BrokerConfig, path: Path, speed: float | None) -> int:
     """Publish a recording in its order; `speed` None is as fast as possible."""
     from collectors.mqtt.transport import MqttTransport  # noqa: PLC0415
-    from gateway.config.mqtt import BrokerConfig  # noqa: PLC0415
     from simulators.gates.play import play  # noqa: PLC0415
     from simulators.recording.jsonl import read  # noqa: PLC0415
 
-    assert isinstance(broker, BrokerConfig)
     async with MqttTransport(broker) as t:
         return await play(read(path), t.submit, speed=speed)
 

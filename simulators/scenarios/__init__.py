@@ -1,0 +1,1 @@
+"""Alert scenarios: timelines of device inputs with the alerts they must (not) raise."""
