@@ -373,7 +373,7 @@ def run_demo(*, seed: int, speed: float, workdir: str, duration: float) -> int:
                     "",
                     f"  cockpit      http://127.0.0.1:{api_port}/",
                     f"  login        admin / {password}   (one-time demo password)",
-                    f"  API          http://127.0.0.1:{api_port}/docs",
+                    f"  API          http://127.0.0.1:{api_port}/api/v1/docs",
                     f"  metrics      http://127.0.0.1:{api_port}/metrics",
                     f"  store        {db}",
                     f"  MQTT broker  127.0.0.1:{broker.port}  "

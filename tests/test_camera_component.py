@@ -66,7 +66,8 @@ async def _running(runner: CameraRunner) -> AsyncIterator[asyncio.Task[None]]:
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
-            await task
+            async with asyncio.timeout(15):  # a runner that ignores cancellation fails here
+                await task
         assert not [p for p in multiprocessing.active_children() if "camera" in p.name]
 
 

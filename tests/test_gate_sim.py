@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from collectors.mqtt.decode import Decoder
+from gateway.cli import main
 from gateway.config.mqtt import MqttConfig
 from gateway.model import DeviceStatus, Event
 from gateway.privacy import Pseudonymizer
@@ -165,3 +166,13 @@ def test_roster_csv(tmp_path: Path) -> None:
     passes = [b for _, b in events(msgs) if b["event"] == "pass"]
     assert passes
     assert all(b["cardNo"] in cards for b in passes)
+
+
+def test_cli_writes_the_roster_and_knows_record_replay(tmp_path: Path) -> None:
+    out = tmp_path / "roster.csv"
+    assert main(["simulate", "gates", "--seed", "7", "--write-roster", str(out)]) == 0
+    assert out.read_text(encoding="utf-8").splitlines()[1].startswith(make_residents(7)[0].card_no)
+    with pytest.raises(SystemExit):
+        main(["replay", "x.jsonl", "--speed", "2", "--as-fast-as-possible"])  # exclusive
+    with pytest.raises(SystemExit):
+        main(["record", "--broker", "nohostport", "--out", "x"])

@@ -61,8 +61,11 @@ async def test_kill9_ten_times_loses_nothing(
     overrides = mqtt_overrides(mosquitto.port, db, sim)
     env = {"PYTHONPATH": str(ROOT)}
 
-    # The gateway's session exists before the first publish (as after its first start).
-    gateway_proc(overrides, env=env).stop()
+    # The gateway's session and subscription exist before the first publish (as after its
+    # first start): what is published before a first subscription is nobody's to queue.
+    first = gateway_proc(overrides, env=env)
+    first.wait_for(lambda r: "MQTT connected" in str(r.get("msg")), 10, "MQTT connected")
+    first.stop()
 
     kills_done = asyncio.Event()
     published = 0

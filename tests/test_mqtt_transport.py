@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+from pathlib import Path
+
+from pydantic import SecretStr
 
 from collectors.mqtt.transport import Message, MqttTransport
 from gateway.config.mqtt import BrokerConfig
@@ -75,3 +79,76 @@ async def test_connection_refused_then_broker_appears(mosquitto: Mosquitto) -> N
         await asyncio.to_thread(mosquitto.start)
         await asyncio.wait_for(t.wait_connected(), 10)
         await t.publish("x/y", b"ok")
+
+
+async def test_username_password(tmp_path: Path) -> None:
+    passwd = tmp_path / "passwd"
+    cmd = ["mosquitto_passwd", "-b", "-c", str(passwd), "gateway", "s3cret-pw"]
+    await asyncio.to_thread(subprocess.run, cmd, check=True)
+    broker = Mosquitto(tmp_path / "auth", extra_conf=f"password_file {passwd}", anonymous=False)
+    broker.start()
+    try:
+        bad = BrokerConfig(
+            port=broker.port,
+            client_id="bad",
+            username="gateway",
+            password="wrong",
+            reconnect_min_s=0.05,
+        )
+        async with MqttTransport(bad) as t:
+            await asyncio.sleep(0.5)
+            assert not t.connected
+            assert "refused" in t.last_error
+        good = bad.model_copy(update={"client_id": "good", "password": SecretStr("s3cret-pw")})
+        async with MqttTransport(good) as t:
+            await asyncio.wait_for(t.wait_connected(), 5)
+            await t.publish("x/y", b"ok")
+    finally:
+        broker.stop()
+
+
+def make_certs(d: Path) -> tuple[Path, Path, Path]:
+    """A throwaway CA and a server certificate for 127.0.0.1."""
+    ca_key, ca, key, csr, crt = (d / n for n in ("ca.key", "ca.pem", "s.key", "s.csr", "s.pem"))
+    ext = d / "san.cnf"
+    ext.write_text("subjectAltName=IP:127.0.0.1\n")
+    ca_cmd = f"req -x509 -newkey rsa:2048 -nodes -days 2 -keyout {ca_key} -out {ca}"
+    csr_cmd = f"req -newkey rsa:2048 -nodes -keyout {key} -out {csr}"
+    sign_cmd = f"x509 -req -in {csr} -CA {ca} -CAkey {ca_key} -CAcreateserial -out {crt}"
+    run = [
+        ["openssl", *ca_cmd.split(), "-subj", "/CN=test-ca"],
+        ["openssl", *csr_cmd.split(), "-subj", "/CN=127.0.0.1"],
+        ["openssl", *sign_cmd.split(), "-days", "2", "-extfile", str(ext)],
+    ]
+    for cmd in run:
+        subprocess.run(cmd, check=True, capture_output=True)
+    return ca, crt, key
+
+
+async def test_tls(tmp_path: Path) -> None:
+    ca, crt, key = await asyncio.to_thread(make_certs, tmp_path)
+    broker = Mosquitto(tmp_path / "tls", extra_conf=f"certfile {crt}\nkeyfile {key}\ncafile {ca}")
+    broker.start()
+    try:
+        got: list[Message] = []
+        cfg = BrokerConfig(port=broker.port, client_id="tls-sub", tls={"ca_file": ca})
+        async with MqttTransport(cfg, subscriptions=["s/#"], on_message=got.append) as sub:
+            await asyncio.wait_for(sub.wait_connected(), 5)
+            await asyncio.sleep(0.1)
+            pub_cfg = cfg.model_copy(update={"client_id": "tls-pub"})
+            async with MqttTransport(pub_cfg) as pub:
+                await asyncio.gather(*(pub.publish(f"s/{i}", b"x" * 3000) for i in range(300)))
+
+            async def all_in() -> bool:
+                return len(got) == 300
+
+            await await_until(all_in, 10, "300 messages over TLS")
+            sub.ack(got)
+        # Without the CA, the broker's certificate is not trusted: no connection.
+        untrusted = BrokerConfig(port=broker.port, client_id="tls-x", tls={}, reconnect_min_s=0.05)
+        async with MqttTransport(untrusted) as t:
+            await asyncio.sleep(0.5)
+            assert not t.connected
+            assert "CERTIFICATE_VERIFY_FAILED" in t.last_error
+    finally:
+        broker.stop()

@@ -202,6 +202,20 @@ def test_offline_after_two_intervals_and_late_heartbeat_within_grace() -> None:
     assert h.changes[-1].transition.action == "resolve"
 
 
+def test_polled_devices_go_offline_by_their_collector_not_by_silence() -> None:
+    h = Harness()  # default heartbeats: none for meters (report-on-change keeps them quiet)
+    h.reading("meter-101", "power", 40.0)
+    h.at(3600)
+    silent = {c.alert.subject for c in h.opened("device.offline")}
+    assert "gate-1" in silent  # heartbeat devices do go offline by silence
+    assert not {d for d in silent if d.startswith(("meter-", "safety-"))}
+    h.feed(DeviceStatus("meter-101", h.clock.now_ms(), False))
+    assert h.changes[-1].alert.subject == "meter-101"
+    assert h.changes[-1].transition.action == "open"
+    h.feed(DeviceStatus("meter-101", h.clock.now_ms(), True))
+    assert h.changes[-1].transition.action == "resolve"
+
+
 def test_offline_at_once_on_last_will() -> None:
     h = Harness()
     h.feed(DeviceStatus("term-1", h.clock.now_ms(), False))

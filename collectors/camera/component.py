@@ -71,8 +71,11 @@ class _Pipe:
                 self.queue.put_nowait(_Eof())
 
     async def get(self, wait_s: float) -> Any:
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+        # races with the item arriving, and the runner would then never stop.
         try:
-            item = await asyncio.wait_for(self.queue.get(), wait_s)
+            async with asyncio.timeout(wait_s):
+                item = await self.queue.get()
         except TimeoutError:
             return _Eof() if self.eof and self.queue.empty() else None
         if not self.reading and not self.eof and self.queue.qsize() <= QUEUE_MAX // 2:
@@ -145,6 +148,9 @@ class CameraRunner:
         while True:
             msg = await pipe.get(0.25)
             now = clock.monotonic()
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise asyncio.CancelledError
             if isinstance(msg, _Eof):
                 return "capture process ended"
             if isinstance(msg, Failed):

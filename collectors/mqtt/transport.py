@@ -352,7 +352,8 @@ class MqttTransport:
     def _mark_lost(self, why: str) -> None:
         if self._connected.is_set() and not self._closing:
             log.warning("MQTT connection to %s:%s lost (%s)", self._cfg.host, self._cfg.port, why)
-        self.last_error = why
+        if not self._lost.is_set():
+            self.last_error = why  # the first reason, not what followed from it
         self._teardown_socket()
         if self._connected.is_set():
             self._connected.clear()

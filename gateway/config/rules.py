@@ -160,16 +160,19 @@ class RulesConfig(Section):
     """Lane cameras associated with gates (for `gate.camera_mismatch`)."""
     holidays: list[str] = Field(default_factory=list)
     """Dates (YYYY-MM-DD, local) when scheduled rules such as the roll call do not run."""
-    heartbeat_s: dict[str, float] = Field(
+    heartbeat_s: dict[str, float | None] = Field(
         default_factory=lambda: {
             "gate": 30.0,
             "terminal": 30.0,
-            "meter": 10.0,
-            "safety_io": 5.0,
+            "meter": None,
+            "safety_io": None,
             "camera": 30.0,
         }
     )
-    """Expected seconds between two signs of life, per device kind (for `device.offline`)."""
+    """Expected seconds between two signs of life, per device kind (for `device.offline`).
+    `null`: no timer; the device is offline only when its collector says so. That is the
+    default for polled Modbus devices, whose collector reports offline after failed polls and
+    whose unchanging values are not reported on every poll."""
     deadlines: DeadlinesConfig = DeadlinesConfig()
     """Acknowledge and resolve deadlines."""
     inputs: InputNamesConfig = InputNamesConfig()

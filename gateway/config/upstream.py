@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field, HttpUrl, SecretStr, model_validator
 
 from gateway.config.base import Section
+from gateway.config.campus import NorthboundConfig
 
 
 class UpstreamConfig(Section):
@@ -50,6 +51,8 @@ class UpstreamConfig(Section):
     """Event data keys never forwarded (personal data stays in the building)."""
     location_tags: bool = True
     """Tag points with the device's floor and room from the catalog where known."""
+    northbound: NorthboundConfig = NorthboundConfig()
+    """Status, KPIs and commands over MQTT to the campus broker (`gateway/sinks/northbound.py`)."""
 
     @model_validator(mode="after")
     def _check(self) -> UpstreamConfig:

@@ -9,6 +9,11 @@ def build_components(runtime: Runtime) -> list[Component]:
     config = runtime.config.upstream
     if not config.enabled:
         return []
+    north: list[Component] = []
+    if config.northbound.enabled:
+        from gateway.sinks.northbound import NorthboundSink  # noqa: PLC0415
+
+        north.append(NorthboundSink(runtime, config.northbound))
     # Imported here: influxdb-client costs ~25 MB, paid only when forwarding is on.
     from gateway.sinks.influx import InfluxWriter, UpstreamSink  # noqa: PLC0415
     from gateway.sinks.line_protocol import LineFormatter  # noqa: PLC0415
@@ -50,4 +55,4 @@ def build_components(runtime: Runtime) -> list[Component]:
         health=runtime.health,
         alarm=alarm,
     )
-    return [sink]
+    return [sink, *north]

@@ -1,7 +1,7 @@
-"""Blocks and rollups of the readings a transaction appended, computed by SQLite in that
+"""Blocks and rollups of the readings a transaction appended, computed in that
 transaction: so a chart never scans raw rows, and a crash never leaves them out of step.
 
-One pass groups the new rows (ids above the transaction's first) by (series, minute) into a
+The writer groups the new rows (grouped by series) by (series, minute) into a
 temporary table: the id range of each group (-> `reading_blocks`, the raw query's index) and
 its aggregates; those are merged into `rollup_1m`, and grouped by hour into `rollup_1h`.
 BAD-quality readings are stored raw but left out of the aggregates.
@@ -15,6 +15,9 @@ from the raw rows, the first stored reading of each time counting once, as in th
 from __future__ import annotations
 
 import sqlite3
+from collections import Counter
+from operator import itemgetter
+from typing import Any
 
 MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
@@ -28,24 +31,7 @@ CREATE_TEMP = (
     " PRIMARY KEY (series_id, bucket_ms))"
 )
 
-# One pass over the new rows; `vlast` is then looked up within each group's id range.
-_GROUP = (
-    "INSERT INTO txn_groups"
-    " SELECT a.series_id, a.b, a.first_id, a.last_id, a.first_ts, a.n_ts, a.n, a.vmin,"
-    "  a.vmax, a.vsum, a.lts,"
-    "  (SELECT r.value FROM readings AS r WHERE r.id BETWEEN a.first_id AND a.last_id"
-    "   AND +r.series_id = a.series_id AND r.ts_ms = a.lts AND r.quality < 2"
-    "   ORDER BY r.id LIMIT 1)"
-    " FROM (SELECT series_id, ts_ms - ts_ms % 60000 AS b, min(id) AS first_id,"
-    "   max(id) AS last_id, min(ts_ms) FILTER (WHERE quality < 2) AS first_ts,"
-    "   count(DISTINCT ts_ms) FILTER (WHERE quality < 2) AS n_ts,"
-    "   count(*) FILTER (WHERE quality < 2) AS n,"
-    "   min(value) FILTER (WHERE quality < 2) AS vmin,"
-    "   max(value) FILTER (WHERE quality < 2) AS vmax,"
-    "   sum(value) FILTER (WHERE quality < 2) AS vsum,"
-    "   max(ts_ms) FILTER (WHERE quality < 2) AS lts"
-    "  FROM readings WHERE id >= :first GROUP BY 1, 2) AS a"
-)
+_INSERT_GROUPS = "INSERT INTO txn_groups VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 _BLOCKS = (
     "INSERT INTO reading_blocks (series_id, bucket_ms, first_id, last_id)"
@@ -103,12 +89,94 @@ _RECOMPUTE_1H = (
 )
 
 
-def flush(conn: sqlite3.Connection, first_id: int) -> int:
-    """Record blocks and merge rollups for the readings with id >= `first_id`; return the
-    number of minutes recomputed because they may hold a duplicate."""
+Row = tuple[int, int, float, int]
+"""A reading as appended: (series_id, ts_ms, value, quality)."""
+
+_SID = itemgetter(0)
+
+
+def groups(rows: list[Row], first_id: int) -> list[tuple[Any, ...]]:
+    """The (series, minute) groups of `rows` (grouped by series, appended with ids from
+    `first_id` on), as `txn_groups` rows."""
+    out: list[tuple[Any, ...]] = []
+    if not rows:
+        return out
+    _, times, values, qualities = zip(*rows, strict=True)
+    all_good = max(qualities) < 2
+    i = 0
+    # Runs of one series: Counter keeps first-seen order, i.e. the rows' order.
+    for sid, n in Counter(map(_SID, rows)).items():
+        j = i + n
+        ts = times[i:j]
+        lo = min(ts)
+        hi = max(ts)
+        bucket = lo - lo % MINUTE_MS
+        # The common case, one minute of distinct GOOD/UNCERTAIN readings, costs no Python
+        # bytecode per reading; anything else takes the general path.
+        if hi < bucket + MINUTE_MS and (all_good or max(qualities[i:j]) < 2) and len(set(ts)) == n:
+            vs = values[i:j]
+            last = vs[-1] if ts[-1] == hi else vs[ts.index(hi)]
+            out.append(
+                (
+                    sid,
+                    bucket,
+                    first_id + i,
+                    first_id + j - 1,
+                    lo,
+                    n,
+                    n,
+                    min(vs),
+                    max(vs),
+                    sum(vs),
+                    hi,
+                    last,
+                )
+            )
+        else:
+            _split(sid, rows[i:j], first_id + i, out)
+        i = j
+    return out
+
+
+def _split(sid: int, g: list[Row], start: int, out: list[tuple[Any, ...]]) -> None:
+    """One series' rows (in id order) by minute; BAD readings only take up ids."""
+    minutes: dict[int, list[int]] = {}
+    for i, r in enumerate(g):
+        minutes.setdefault(r[1] - r[1] % MINUTE_MS, []).append(i)
+    for bucket, idx in sorted(minutes.items()):
+        good = [g[i] for i in idx if g[i][3] < 2]
+        first, last = start + idx[0], start + idx[-1]
+        if not good:
+            out.append((sid, bucket, first, last, None, 0, 0) + (None,) * 5)
+            continue
+        values = [r[2] for r in good]
+        times = [r[1] for r in good]
+        hi = max(times)
+        out.append(
+            (
+                sid,
+                bucket,
+                first,
+                last,
+                min(times),
+                len(set(times)),
+                len(good),
+                min(values),
+                max(values),
+                sum(values),
+                hi,
+                values[times.index(hi)],
+            )
+        )
+
+
+def flush(conn: sqlite3.Connection, rows: list[Row], first_id: int) -> int:
+    """Record blocks and merge rollups for `rows` (grouped by series, appended with ids from
+    `first_id` on); return the number of minutes recomputed because they may hold a
+    duplicate."""
     conn.execute(CREATE_TEMP)
     conn.execute("DELETE FROM txn_groups")
-    conn.execute(_GROUP, {"first": first_id})
+    conn.executemany(_INSERT_GROUPS, groups(rows, first_id))
     suspects = conn.execute(_SUSPECT).fetchall()
     conn.execute(_BLOCKS)
     conn.execute(_MERGE_1M)

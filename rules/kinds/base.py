@@ -35,7 +35,7 @@ class Context:
     roster: Roster
     presence: Presence
     lanes: list[LaneConfig] = field(default_factory=list)
-    heartbeat_s: dict[str, float] = field(default_factory=dict)
+    heartbeat_s: dict[str, float | None] = field(default_factory=dict)
     holidays: list[str] = field(default_factory=list)
     out: list[Signal] = field(default_factory=list)
 

@@ -26,18 +26,18 @@ class Absence(Rule):
         super().__init__(spec, scope, ctx)
         self.intervals = float(spec.param("intervals", 2))
         self.seen: dict[str, int] = {}
-        self.limit: dict[str, int] = {}
+        self.limit: dict[str, int | None] = {}
         self.offline: set[str] = set()
         self.next_check = 0
 
-    def _limit(self, device: str) -> int:
-        limit = self.limit.get(device)
-        if limit is None:
+    def _limit(self, device: str) -> int | None:
+        """Milliseconds of silence after which the device is offline; None: no timer."""
+        if device not in self.limit:
             info = self.ctx.catalog.get(device)
             kind = str(info.kind) if info is not None else ""
             every = self.ctx.heartbeat_s.get(kind, DEFAULT_HEARTBEAT_S)
-            limit = self.limit[device] = int(every * self.intervals * 1000)
-        return limit
+            self.limit[device] = None if every is None else int(every * self.intervals * 1000)
+        return self.limit[device]
 
     def start(self, now_ms: int, restored: bool) -> None:
         # A restart is not the devices' fault: everyone gets a fresh allowance from now.
@@ -76,8 +76,8 @@ class Absence(Rule):
         self.next_check = now_ms + 1000
         limits, offline = self.limit, self.offline
         for device, last in self.seen.items():
-            limit = limits.get(device) or self._limit(device)
-            if now_ms - last > limit and device not in offline:
+            limit = limits[device] if device in limits else self._limit(device)
+            if limit is not None and now_ms - last > limit and device not in offline:
                 offline.add(device)
                 self.emit(device, True, last + limit, self._vars(device, last))
 

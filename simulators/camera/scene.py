@@ -248,6 +248,8 @@ def _crossers(spec: SceneSpec, rng: random.Random, people: list[Person]) -> None
         catch_up = max(0.0, length / prev_v - length / v) if prev_v else 0.0
         gap = (prev_depth + rng.uniform(0.3, 1.5) * body) / v
         start = max(t, prev_start + gap + catch_up)
+        if start + (h / 2 + body + depth) / v > spec.duration_s - 2.0:
+            continue  # the clip ends with nobody half-way across the line
         free_at[direction] = (start, v, depth - body * 1.5 + body * 0.6)
         span = max(m[0] for m in members) + body
         half_lo, half_hi = LANE_X[0] * w, LANE_X[1] * w
