@@ -124,9 +124,9 @@ async def collector_session(cfg: GatewayConfig, until: int | None) -> tuple[floa
     t0 = time.perf_counter()
     task = asyncio.create_task(col.run())
     try:
-        while col.transport is None or not col.transport.connected:  # noqa: ASYNC110
+        while col.transport is None:  # noqa: ASYNC110
             await asyncio.sleep(0.005)
-        await asyncio.sleep(0.1)
+        await col.transport.wait_subscribed()
         if until is not None:
             deadline = time.monotonic() + 120
             while col.committed < until:
@@ -165,7 +165,7 @@ async def bare_session(port: int, client_id: str, until: int | None, protocol: s
     async with t:
         await t.wait_connected()
         if until is None:
-            await asyncio.sleep(0.1)
+            await t.wait_subscribed()
             return 0.0
         await asyncio.wait_for(done.wait(), 120)
         return time.perf_counter() - t0
@@ -186,9 +186,9 @@ async def latency(port: int, workdir: Path, n: int) -> dict[str, float]:
     task = asyncio.create_task(col.run())
     drainer = asyncio.create_task(drain())
     try:
-        while col.transport is None or not col.transport.connected:  # noqa: ASYNC110
+        while col.transport is None:  # noqa: ASYNC110
             await asyncio.sleep(0.005)
-        await asyncio.sleep(0.1)
+        await col.transport.wait_subscribed()
         sent = await asyncio.to_thread(publish, port, n, 1000.0, 5_000_000, workdir)
         deadline = time.monotonic() + 60
         while len(committed) < n and time.monotonic() < deadline:  # noqa: ASYNC110

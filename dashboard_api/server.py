@@ -9,6 +9,7 @@ import socket
 from collections.abc import Iterator
 
 import uvicorn
+from fastapi import FastAPI
 
 from dashboard_api.app import create_app
 from dashboard_api.residents import ResidentDirectory
@@ -106,3 +107,8 @@ class ApiServer:
                     await task
             sock.close()
             rt.health.set(self.name, HealthState.STOPPED)
+
+
+def serve_forever(app: FastAPI, *, host: str, port: int) -> None:
+    """Serve `app` in the foreground until SIGINT/SIGTERM (the campus view's process)."""
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)

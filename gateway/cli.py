@@ -31,6 +31,7 @@ REGISTRARS = (
     "rules.cli",
     "dashboard_api.cli",
     "simulators.cli",
+    "dashboard_api.campus.cli",
 )
 """Modules whose `register(commands)` adds subcommands."""
 

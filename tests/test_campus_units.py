@@ -67,7 +67,7 @@ def test_state_keeps_latest_alert_and_counts_rejections() -> None:
 def test_config_errors_are_clear(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "campus.yaml"
     path.write_text("users:\n  - name: alice\n    token: short\n")
-    with pytest.raises(CampusConfigError, match=r"users\.0\.token"):
+    with pytest.raises(CampusConfigError, match=r"campus.yaml:3: users\[0\]\.token"):
         load_campus_config(path)
     path.write_text("users:\n  - name: alice\n    token: ${CAMPUS_TOKEN_T}\n")
     monkeypatch.delenv("CAMPUS_TOKEN_T", raising=False)

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 
 from collectors.mqtt.transport import MqttTransport
-from dashboard_api.campus import create_campus_app
+from dashboard_api.campus.app import create_campus_app
 from dashboard_api.campus.state import CampusState
 from gateway.config.campus import CampusViewConfig
 from gateway.config.mqtt import BrokerConfig

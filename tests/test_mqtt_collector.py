@@ -58,10 +58,11 @@ async def running_collector(
     try:
 
         async def up() -> bool:
-            return collector.transport is not None and collector.transport.connected
+            return collector.transport is not None
 
-        await await_until(up, 10, "collector connected")
-        await asyncio.sleep(0.05)  # the subscription is acknowledged right after CONNACK
+        await await_until(up, 10, "collector started")
+        assert collector.transport is not None
+        await asyncio.wait_for(collector.transport.wait_subscribed(), 10)
         yield rt, collector
     finally:
         task.cancel()

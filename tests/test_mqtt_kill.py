@@ -64,7 +64,7 @@ async def test_kill9_ten_times_loses_nothing(
     # The gateway's session and subscription exist before the first publish (as after its
     # first start): what is published before a first subscription is nobody's to queue.
     first = gateway_proc(overrides, env=env)
-    first.wait_for(lambda r: "MQTT connected" in str(r.get("msg")), 10, "MQTT connected")
+    first.wait_for(lambda r: "MQTT subscribed" in str(r.get("msg")), 10, "MQTT subscribed")
     first.stop()
 
     kills_done = asyncio.Event()

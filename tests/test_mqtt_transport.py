@@ -24,7 +24,7 @@ async def test_publish_subscribe_and_manual_ack(mosquitto: Mosquitto) -> None:
     async with sub, MqttTransport(_broker(mosquitto, "t-pub")) as pub:
         await asyncio.wait_for(sub.wait_connected(), 5)
         await asyncio.wait_for(pub.wait_connected(), 5)
-        await asyncio.sleep(0.1)  # subscription in place
+        await asyncio.wait_for(sub.wait_subscribed(), 5)
         await asyncio.gather(*(pub.publish(f"t/{i}", str(i).encode()) for i in range(2000)))
 
         async def all_in() -> bool:
@@ -54,8 +54,7 @@ async def test_survives_broker_restart(mosquitto: Mosquitto) -> None:
     got: list[Message] = []
     sub = MqttTransport(_broker(mosquitto, "r-sub"), subscriptions=["r/#"], on_message=got.append)
     async with sub, MqttTransport(_broker(mosquitto, "r-pub")) as pub:
-        await asyncio.wait_for(sub.wait_connected(), 5)
-        await asyncio.sleep(0.1)
+        await asyncio.wait_for(sub.wait_subscribed(), 5)
         await pub.publish("r/a", b"before")
         await asyncio.to_thread(mosquitto.restart)
         # The publisher waits for its connection, then the broker's acknowledgement.
@@ -133,8 +132,7 @@ async def test_tls(tmp_path: Path) -> None:
         got: list[Message] = []
         cfg = BrokerConfig(port=broker.port, client_id="tls-sub", tls={"ca_file": ca})
         async with MqttTransport(cfg, subscriptions=["s/#"], on_message=got.append) as sub:
-            await asyncio.wait_for(sub.wait_connected(), 5)
-            await asyncio.sleep(0.1)
+            await asyncio.wait_for(sub.wait_subscribed(), 5)
             pub_cfg = cfg.model_copy(update={"client_id": "tls-pub"})
             async with MqttTransport(pub_cfg) as pub:
                 await asyncio.gather(*(pub.publish(f"s/{i}", b"x" * 3000) for i in range(300)))

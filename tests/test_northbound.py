@@ -49,7 +49,7 @@ def _config(tmp: Path) -> GatewayConfig:
 
 def _north(port: int) -> NorthboundConfig:
     broker = BrokerConfig(port=port, client_id="b1-north", reconnect_max_s=0.5)
-    return NorthboundConfig(enabled=True, broker=broker, poll_s=0.2)
+    return NorthboundConfig(enabled=True, broker=broker, poll_s=0.2, alert_snapshot=False)
 
 
 @contextlib.asynccontextmanager
@@ -230,7 +230,8 @@ async def test_alert_snapshot_at_start_and_after_changes(
     )
     runtime = await build_runtime(_config(tmp_path), None, ManualClock(T0))
     await runtime.store.commit(WriteBatch(alerts=[make_alert("a1"), make_alert("a2")]))
-    sink = NorthboundSink(runtime, _north(mosquitto.port))
+    north = _north(mosquitto.port).model_copy(update={"alert_snapshot": True})
+    sink = NorthboundSink(runtime, north)
     task = asyncio.create_task(sink.run())
     try:
         async with observer:

@@ -69,10 +69,11 @@ async def gateway(cfg: GatewayConfig) -> AsyncIterator[tuple[Runtime, MqttCollec
     try:
 
         async def up() -> bool:
-            return col.transport is not None and col.transport.connected
+            return col.transport is not None
 
-        await await_until(up, 10, "collector connected")
-        await asyncio.sleep(0.1)
+        await await_until(up, 10, "collector started")
+        assert col.transport is not None
+        await asyncio.wait_for(col.transport.wait_subscribed(), 10)
         yield rt, col
     finally:
         task.cancel()
@@ -94,16 +95,17 @@ async def test_replayed_recording_stores_the_same_events(
     recording = tmp_path / "b07.jsonl"
     start = time.time_ns() // 1_000_000 - 3 * 3_600_000
     async with gateway(config(tmp_path, mosquitto.port, "original")) as (rt, col):
-        stop = asyncio.Event()
+        stop, ready = asyncio.Event(), asyncio.Event()
         recorder = asyncio.create_task(
             record(
                 BrokerConfig(port=mosquitto.port, client_id="rec", session_expiry_s=0),
                 ["campus/#"],
                 recording,
                 stop=stop,
+                ready=ready,
             )
         )
-        await asyncio.sleep(0.3)  # the recorder subscribed
+        await asyncio.wait_for(ready.wait(), 10)
         sent = await simulate(
             BrokerConfig(port=mosquitto.port, client_id="sim"),
             seed=11,
@@ -118,7 +120,11 @@ async def test_replayed_recording_stores_the_same_events(
             return col.committed >= sent
 
         await await_until(all_committed, 30, "the simulated traffic committed")
-        await asyncio.sleep(0.3)
+
+        async def all_recorded() -> bool:
+            return recording.exists() and len(recording.read_bytes().splitlines()) >= sent
+
+        await await_until(all_recorded, 10, "the traffic recorded")
         stop.set()
         assert await recorder == sent
         original = await stored(rt)

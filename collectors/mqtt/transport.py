@@ -89,6 +89,8 @@ class MqttTransport:
         self._misc: asyncio.TimerHandle | None = None
         self._pending: dict[int, asyncio.Future[None]] = {}
         self._barriers: dict[int, asyncio.Future[None]] = {}
+        self._subscribed = asyncio.Event()
+        self._subscribe_mid: int | None = None
         self._window = asyncio.Semaphore(broker.publish_window)
         self._delivered = 0
         self._sock: Any = None
@@ -106,6 +108,11 @@ class MqttTransport:
 
     async def wait_connected(self) -> None:
         await self._connected.wait()
+
+    async def wait_subscribed(self) -> None:
+        """Until the broker acknowledged this connection's subscriptions: from then on it
+        queues what they match for this session."""
+        await self._subscribed.wait()
 
     def ack(self, messages: Iterable[Message]) -> int:
         """Acknowledge committed messages; those of an earlier connection are skipped (the
@@ -231,6 +238,7 @@ class MqttTransport:
         c.on_disconnect = self._on_disconnect
         c.on_publish = self._on_publish
         c.on_unsubscribe = self._on_unsubscribe
+        c.on_subscribe = self._on_subscribe
         return c
 
     async def _run(self) -> None:
@@ -355,6 +363,7 @@ class MqttTransport:
         if not self._lost.is_set():
             self.last_error = why  # the first reason, not what followed from it
         self._teardown_socket()
+        self._subscribed.clear()
         if self._connected.is_set():
             self._connected.clear()
             if self._on_connection is not None:
@@ -393,9 +402,13 @@ class MqttTransport:
             self._mark_lost(f"broker refused the connection: {reason}")
             return
         self._generation = next(_connections)
-        if self._subscriptions and self._cfg.protocol != "5":
-            client.subscribe([(t, 1) for t in self._subscriptions])
-        elif self._subscriptions:
+        self._subscribed.clear()
+        self._subscribe_mid = None
+        if not self._subscriptions:
+            self._subscribed.set()
+        elif self._cfg.protocol != "5":
+            _, self._subscribe_mid = client.subscribe([(t, 1) for t in self._subscriptions])
+        else:
             opts = SubscribeOptions(
                 qos=1,
                 retainAsPublished=self._retain_as_published,
@@ -405,7 +418,7 @@ class MqttTransport:
                     else SubscribeOptions.RETAIN_SEND_IF_NEW_SUB
                 ),
             )
-            client.subscribe([(t, opts) for t in self._subscriptions])
+            _, self._subscribe_mid = client.subscribe([(t, opts) for t in self._subscriptions])
         self.last_error = ""
         self._connected.set()
         log.info(
@@ -434,6 +447,19 @@ class MqttTransport:
         except UnicodeDecodeError:
             topic = msg._topic.decode("utf-8", "replace")
         cb(Message(topic, bytes(msg.payload), msg.qos, bool(msg.retain), msg.mid, self._generation))
+
+    def _on_subscribe(
+        self, client: paho.Client, userdata: Any, mid: int, reasons: Any, properties: Any
+    ) -> None:
+        if mid != self._subscribe_mid:
+            return
+        refused = [str(r) for r in reasons if getattr(r, "is_failure", False)]
+        if refused:
+            log.error("MQTT subscriptions refused: %s", ", ".join(refused))
+            self.last_error = f"subscription refused: {', '.join(refused)}"
+        else:
+            log.info("MQTT subscribed to %s", ", ".join(self._subscriptions))
+        self._subscribed.set()
 
     def _on_unsubscribe(
         self, client: paho.Client, userdata: Any, mid: int, reasons: Any, properties: Any

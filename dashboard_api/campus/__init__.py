@@ -1,5 +1,5 @@
-"""The campus view: the cockpit across buildings, fed by their northbound MQTT topics."""
+"""The campus view: the cockpit across buildings, fed by their northbound MQTT topics.
 
-from dashboard_api.campus.app import create_campus_app
-
-__all__ = ["create_campus_app"]
+The app is `dashboard_api.campus.app.create_campus_app`; this package imports nothing at
+start so the CLI stays light.
+"""

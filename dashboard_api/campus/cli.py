@@ -6,18 +6,14 @@ Register with `register(commands)` (module `dashboard_api.campus.cli`).
 from __future__ import annotations
 
 import argparse
-import os
-import re
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from gateway.commands import Commands
 
 if TYPE_CHECKING:
     from gateway.config.campus import CampusViewConfig
-
-_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 class CampusConfigError(Exception):
@@ -31,41 +27,16 @@ def register(commands: Commands) -> None:
     p.set_defaults(func=cmd_campus)
 
 
-def _substitute(value: Any, path: Path) -> Any:
-    if isinstance(value, str):
-
-        def env(m: re.Match[str]) -> str:
-            name = m.group(1)
-            if name not in os.environ:
-                raise CampusConfigError(f"{path}: environment variable {name} is not set")
-            return os.environ[name]
-
-        return _ENV.sub(env, value)
-    if isinstance(value, dict):
-        return {k: _substitute(v, path) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_substitute(v, path) for v in value]
-    return value
-
-
 def load_campus_config(path: Path) -> CampusViewConfig:
-    """Read and validate a campus view configuration (`${ENV}` substituted in strings)."""
-    import yaml  # noqa: PLC0415
-    from pydantic import ValidationError  # noqa: PLC0415
-
+    """Read and validate a campus view configuration (same `${ENV}` and `!file` rules, and
+    the same file:line:key error messages, as a building's configuration)."""
     from gateway.config.campus import CampusViewConfig  # noqa: PLC0415
+    from gateway.config.loader import ConfigError, load_model  # noqa: PLC0415
 
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise CampusConfigError(f"{path}: {exc}") from None
-    if not isinstance(data, dict):
-        raise CampusConfigError(f"{path}: expected a mapping (broker:, users:, ...)")
-    try:
-        return CampusViewConfig.model_validate(_substitute(data, path))
-    except ValidationError as exc:
-        lines = [f"{path}: {'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
-        raise CampusConfigError("\n".join(lines)) from None
+        return load_model(path, CampusViewConfig)[0]
+    except ConfigError as exc:
+        raise CampusConfigError(str(exc)) from None
 
 
 def cmd_campus(args: argparse.Namespace) -> int:
@@ -80,18 +51,10 @@ def cmd_campus(args: argparse.Namespace) -> int:
     if not config.users:
         print(f"{args.config}: users: at least one user is needed", file=sys.stderr)
         return 2
-    # uvicorn is the API's server (as in dashboard_api/server.py); imported only to serve.
-    import uvicorn  # noqa: PLC0415
-
     from dashboard_api.campus.app import create_campus_app  # noqa: PLC0415
+    from dashboard_api.server import serve_forever  # noqa: PLC0415
 
-    uvicorn.run(
-        create_campus_app(config),
-        host=config.host,
-        port=config.port,
-        log_config=None,
-        access_log=False,
-    )
+    serve_forever(create_campus_app(config), host=config.host, port=config.port)
     return 0
 
 

@@ -20,7 +20,7 @@ import typing
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -28,6 +28,8 @@ from pydantic_core import ErrorDetails
 
 from gateway.config.root import ID_PATTERN, GatewayConfig
 from gateway.model import Catalog, DeviceInfo
+
+M = TypeVar("M", bound=BaseModel)
 
 Loc = tuple[str | int, ...]
 
@@ -211,8 +213,8 @@ class _Doc:
         return found, self.lines.get(found, 1)
 
 
-def load_config(path: str | Path, *, model: type[GatewayConfig] = GatewayConfig) -> GatewayConfig:
-    """Read, substitute and validate the configuration file; raise `ConfigError` on any problem."""
+def load_model(path: str | Path, model: type[M]) -> tuple[M, _Doc]:
+    """Read, substitute and validate a YAML file as `model`; raise `ConfigError` on any problem."""
     path = Path(path)
     doc = _Doc(path)
     try:
@@ -232,8 +234,8 @@ def load_config(path: str | Path, *, model: type[GatewayConfig] = GatewayConfig)
                 path,
                 1,
                 "",
-                f"the configuration must be a mapping of sections (building:, privacy:, ...), "
-                f"found {found}",
+                f"the configuration must be a mapping of sections "
+                f"({', '.join(f'{k}:' for k in list(model.model_fields)[:2])}, ...), found {found}",
             )
         )
         raise ConfigError(path, doc.problems)
@@ -245,6 +247,14 @@ def load_config(path: str | Path, *, model: type[GatewayConfig] = GatewayConfig)
         raise ConfigError(path, doc.problems) from None
     if doc.problems:
         raise ConfigError(path, doc.problems)
+    return config, doc
+
+
+def load_config(path: str | Path, *, model: type[GatewayConfig] = GatewayConfig) -> GatewayConfig:
+    """Read, substitute and validate a building's configuration file, and check that its
+    devices make a catalogue; raise `ConfigError` on any problem."""
+    path = Path(path)
+    config, doc = load_model(path, model)
     try:
         build_catalog(config)
     except CatalogError as exc:

@@ -11,6 +11,9 @@ from gateway.config.campus import NorthboundConfig
 class UpstreamConfig(Section):
     enabled: bool = False
     """Whether anything is forwarded upstream."""
+    timeseries: bool = True
+    """Whether the outbox is forwarded to the time-series server at `url` (false: only the
+    northbound MQTT runs)."""
     url: HttpUrl = HttpUrl("http://127.0.0.1:8428")
     """Base URL of a server speaking the InfluxDB v2 write API (InfluxDB 2/3, VictoriaMetrics)."""
     org: str = "campus"

@@ -14,6 +14,8 @@ def build_components(runtime: Runtime) -> list[Component]:
         from gateway.sinks.northbound import NorthboundSink  # noqa: PLC0415
 
         north.append(NorthboundSink(runtime, config.northbound))
+    if not config.timeseries:
+        return north
     # Imported here: influxdb-client costs ~25 MB, paid only when forwarding is on.
     from gateway.sinks.influx import InfluxWriter, UpstreamSink  # noqa: PLC0415
     from gateway.sinks.line_protocol import LineFormatter  # noqa: PLC0415

@@ -57,8 +57,10 @@ async def record(
     duration_s: float | None = None,
     count: int | None = None,
     stop: asyncio.Event | None = None,
+    ready: asyncio.Event | None = None,
 ) -> int:
-    """Write what arrives on `topics` to `out` until `duration_s`, `count` or `stop`."""
+    """Write what arrives on `topics` to `out` until `duration_s`, `count` or `stop`;
+    `ready` is set once the broker acknowledged the subscriptions."""
     from collectors.mqtt.transport import Message, MqttTransport  # noqa: PLC0415
     from simulators.recording.jsonl import encode  # noqa: PLC0415
 
@@ -84,6 +86,9 @@ async def record(
             retained_on_resubscribe=True,
         )
         async with t:
+            if ready is not None:
+                await t.wait_subscribed()
+                ready.set()
             deadline = None if duration_s is None else time.monotonic() + duration_s
             while not stop.is_set():
                 with contextlib.suppress(TimeoutError):
