@@ -85,7 +85,7 @@ def catalog() -> Catalog:
         cat.add(DeviceInfo(f"safety-{f}", DeviceKind.SAFETY_IO, floor=f))
         for r in range(1, 21):
             room = f"{f}{r:02d}"
-            power = MetricInfo("active_power", "W")
+            power = MetricInfo("power", "W")
             cat.add(
                 DeviceInfo(f"meter-{room}", DeviceKind.METER, floor=f, room=room, metrics=(power,))
             )
@@ -101,7 +101,7 @@ def fill_readings(path: Path, meters: list[str], minutes: int, end_ms: int) -> i
     db.execute("PRAGMA synchronous=OFF")
     db.execute("BEGIN")
     db.executemany(
-        "INSERT INTO series (id, device, metric) VALUES (?, ?, 'active_power')",
+        "INSERT INTO series (id, device, metric) VALUES (?, ?, 'power')",
         [(i + 1, m) for i, m in enumerate(meters)],
     )
     s = len(meters)
@@ -283,7 +283,7 @@ async def main() -> None:
         meta["readings_fill_s"] = round(time.perf_counter() - t0, 1)
     store = await Store.open(config.storage, clock, metrics, retention_loop=False)
     try:
-        check = await store.series(meters[0], "active_power", now - HOUR, now, "raw")
+        check = await store.series(meters[0], "power", now - HOUR, now, "raw")
         assert len(check) == 360, (
             f"generated readings do not match the store's layout: {len(check)}"
         )
@@ -342,7 +342,7 @@ async def measure(
     await server.started.wait()
     base = f"http://127.0.0.1:{server.port}"
     week = now - 7 * DAY
-    series = f"/api/v1/series?device={meters[0]}&metric=active_power"
+    series = f"/api/v1/series?device={meters[0]}&metric=power"
     paths = {
         "alerts_open_queue": "/api/v1/alerts?state=open&state=acknowledged&limit=500",
         "alerts_latest_200": "/api/v1/alerts?limit=200",

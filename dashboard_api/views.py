@@ -22,6 +22,7 @@ from gateway.model import (
     AuditRecord,
     Catalog,
     DeviceInfo,
+    DeviceKind,
     DeviceStatus,
 )
 from gateway.privacy import PSEUDONYM_PREFIX
@@ -83,15 +84,29 @@ def is_overdue(a: Alert, now_ms: int) -> bool:
     )
 
 
+def alert_device(a: Alert, catalog: Catalog) -> DeviceInfo | None:
+    """The device an alert is about: its subject, or the device the rule names in its data."""
+    vars_ = a.data.get("vars")
+    named = vars_.get("device") if isinstance(vars_, Mapping) else None
+    for key in (a.subject, a.data.get("device"), named):
+        info = catalog.get(key) if isinstance(key, str) else None
+        if info is not None:
+            return info
+    return None
+
+
 def alert_floor(a: Alert, catalog: Catalog) -> int | None:
     floor = a.data.get("floor")
     if isinstance(floor, int):
         return floor
-    for key in (a.subject, a.data.get("device")):
-        info = catalog.get(key) if isinstance(key, str) else None
-        if info is not None and info.floor is not None:
-            return info.floor
-    return None
+    info = alert_device(a, catalog)
+    return None if info is None else info.floor
+
+
+def alert_camera(a: Alert, catalog: Catalog) -> str | None:
+    """The camera whose snapshot illustrates the alert, if it is a camera's alert."""
+    info = alert_device(a, catalog)
+    return info.id if info is not None and info.kind is DeviceKind.CAMERA else None
 
 
 def alert_out(
@@ -124,7 +139,7 @@ def alert_out(
         resolve_deadline_ms=a.resolve_deadline_ms,
         overdue=is_overdue(a, now_ms),
         floor=alert_floor(a, catalog),
-        snapshot_url=f"/api/v1/alerts/{a.id}/snapshot" if a.data.get("snapshot") else None,
+        snapshot_url=f"/api/v1/alerts/{a.id}/snapshot" if alert_camera(a, catalog) else None,
         resident_name=name if full else None,
         data=dict(a.data) if full else scrub(a.data),
     )

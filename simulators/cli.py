@@ -8,7 +8,7 @@ from gateway.commands import Commands
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from simulators.demo import run_demo
+    from simulators.demo import run_demo  # noqa: PLC0415 - the demo imports yaml and more
 
     return run_demo(seed=args.seed, speed=args.speed, workdir=args.workdir, duration=args.duration)
 

@@ -136,20 +136,22 @@ def _cameras(lane_port: int, lobby_port: int) -> dict[str, Any]:
         "cameras": [
             {
                 "id": "cam-lane-1",
-                "url": f"http://127.0.0.1:{lane_port}/stream.mjpg",
+                "url": f"http://127.0.0.1:{lane_port}/video.mjpg",
                 "floor": 1,
                 "zone": "entrance",
-                "lines": [{"name": "lane", "a": [0.5, 0.0], "b": [0.5, 1.0]}],
+                # The simulated people walk down and up the image: `in` is walking down.
+                "lines": [{"name": "lane", "a": [0.0, 0.5], "b": [1.0, 0.5]}],
             },
             {
                 "id": "cam-lobby",
-                "url": f"http://127.0.0.1:{lobby_port}/stream.mjpg",
+                "url": f"http://127.0.0.1:{lobby_port}/video.mjpg",
                 "floor": 1,
                 "zone": "lobby",
                 "zones": [
                     {
                         "name": "lobby",
-                        "polygon": [[0.05, 0.05], [0.95, 0.05], [0.95, 0.95], [0.05, 0.95]],
+                        # the simulated lobby's waiting area, where people gather
+                        "polygon": [[0.55, 0.06], [0.97, 0.06], [0.97, 0.42], [0.55, 0.42]],
                         "crowd_threshold": 15,
                     }
                 ],
@@ -308,7 +310,9 @@ def run_demo(*, seed: int, speed: float, workdir: str, duration: float) -> int:
             "--height",
             str(h),
             "--density",
-            "30",
+            "10",
+            "--gather",
+            "16",
             "--lighting",
             "drift",
             env=env,
@@ -346,9 +350,12 @@ def run_demo(*, seed: int, speed: float, workdir: str, duration: float) -> int:
 
         procs.start("gateway", "run", "--config", str(config_path), env=env)
         gateway_log = logs / "gateway.log"
-        _wait_for(
-            "the gateway to be ready", lambda: (procs.check(), _gateway_ready(gateway_log))[1]
-        )
+
+        def ready() -> bool:
+            procs.check()
+            return _gateway_ready(gateway_log)
+
+        _wait_for("the gateway to be ready", ready)
         procs.start(
             "gates-sim",
             "simulate",

@@ -10,11 +10,13 @@ from dashboard_api.auth import Role
 from dashboard_api.residents import Resident
 from gateway.model import AlertState, Severity
 from tests.test_api_harness import (
+    JPEG,
     START_MS,
     Api,
     FixedResidents,
     alert,
     api,  # noqa: F401 (fixture)
+    keep_snapshot,
     running_api,
 )
 
@@ -149,15 +151,13 @@ async def test_names_for_counsellors_only_and_audited(api: Api) -> None:  # noqa
 
 
 async def test_snapshot(api: Api) -> None:  # noqa: F811
-    snap = api.runtime.config.api.snapshot_dir
-    snap.mkdir(parents=True, exist_ok=True)
-    (snap / "cam-1-1.jpg").write_bytes(b"\xff\xd8jpeg\xff\xd9")
+    await keep_snapshot(api, "cam-1", "cam-1:camera.tamper:1", START_MS - 61_000)
+    await keep_snapshot(api, "cam-2", "cam-2:camera.tamper:1", START_MS - 3_600_000)
     await api.add_alert(
-        alert(30, rule="camera.tamper", subject="cam-1", data={"snapshot": "cam-1-1.jpg"})
+        alert(30, rule="camera.tamper", subject="cam-1", data={"vars": {"device": "cam-1"}})
     )
-    await api.add_alert(
-        alert(31, rule="camera.tamper", subject="cam-1", data={"snapshot": "../gw.sqlite"})
-    )
+    await api.add_alert(alert(31, rule="gate.tailgate", subject="gate-in-1"))
+    # cam-2's only snapshot is from an hour before the alert: not this alert's
     await api.add_alert(alert(32, rule="camera.tamper", subject="cam-2"))
     v = api.auth(Role.VIEWER)
     body = (await api.client.get("/api/v1/alerts/a30", headers=v)).json()["alert"]
@@ -165,7 +165,9 @@ async def test_snapshot(api: Api) -> None:  # noqa: F811
     r = await api.client.get(body["snapshot_url"], headers=v)
     assert r.status_code == 200
     assert r.headers["content-type"] == "image/jpeg"
-    assert r.content == b"\xff\xd8jpeg\xff\xd9"
+    assert r.content == JPEG
+    gate = (await api.client.get("/api/v1/alerts/a31", headers=v)).json()["alert"]
+    assert gate["snapshot_url"] is None
     assert (await api.client.get("/api/v1/alerts/a31/snapshot", headers=v)).status_code == 404
     assert (await api.client.get("/api/v1/alerts/a32/snapshot", headers=v)).status_code == 404
 

@@ -24,7 +24,7 @@ T0 = START_MS // HOUR * HOUR - 2 * HOUR  # readings every 10 s from T0 up to now
 
 async def _seed(api: Api) -> None:  # noqa: F811
     readings = [
-        Reading(f"meter-{room}", "active_power", T0 + i * 10_000, float(w))
+        Reading(f"meter-{room}", "power", T0 + i * 10_000, float(w))
         for room, w in (("101", 100), ("102", 300))
         for i in range((START_MS - T0) // 10_000)
     ]
@@ -115,7 +115,7 @@ async def test_series_buckets(api: Api) -> None:  # noqa: F811
     v = api.auth(Role.VIEWER)
     q = {
         "device": "meter-101",
-        "metric": "active_power",
+        "metric": "power",
         "since": T0,
         "until": T0 + 2 * HOUR,
     }

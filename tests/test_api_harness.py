@@ -21,6 +21,7 @@ import pytest
 import pytest_asyncio
 from argon2 import PasswordHasher
 
+from collectors.camera.snapshots import INSERT, row, snapshot_dir, write_file
 from dashboard_api.auth import Accounts, Role
 from dashboard_api.residents import Presence, Resident
 from dashboard_api.server import ApiServer
@@ -49,7 +50,7 @@ from rules.service import AlertNotFound, AlertService, InvalidTransition
 START_MS = 1_780_000_000_000
 PASSWORD = "correct horse battery"
 USERS = {role: f"{role.value}1" for role in Role}
-POWER = MetricInfo("active_power", "W", "room active power")
+POWER = MetricInfo("power", "W", "room active power")
 
 
 def example_catalog(floors: int = 6, rooms_per_floor: int = 2) -> Catalog:
@@ -317,3 +318,15 @@ class SseReader:
             ev = await self.next(max(left, 0.001))
             if ev.event == event:
                 return ev
+
+
+JPEG = b"\xff\xd8jpeg\xff\xd9"
+
+
+async def keep_snapshot(api: Api, camera: str, event_id: str, ts_ms: int) -> None:
+    """Keep a snapshot as the camera collector does: the file, then its row."""
+    root = snapshot_dir(api.runtime.config)
+    path = write_file(root, camera, event_id, ts_ms, JPEG)
+    await api.runtime.store.commit(
+        WriteBatch(sql=[(INSERT, [row(event_id, camera, ts_ms, path, len(JPEG))])])
+    )

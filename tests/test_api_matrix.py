@@ -12,7 +12,14 @@ from fastapi.routing import APIRoute
 from dashboard_api.auth import Role
 from dashboard_api.routes import admin, alerts, auth, data, stream, system
 from gateway.model import AlertState, Severity
-from tests.test_api_harness import START_MS, USERS, Api, alert, api  # noqa: F401 (fixture)
+from tests.test_api_harness import (  # noqa: F401 (api: fixture)
+    START_MS,
+    USERS,
+    Api,
+    alert,
+    api,
+    keep_snapshot,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -79,12 +86,8 @@ async def _request(api: Api, method: str, path: str, caller: Role | None) -> int
     n = next(_counter)
     kwargs: dict[str, Any] = {}
     if "{alert_id}" in path:
-        snap = api.runtime.config.api.snapshot_dir
-        snap.mkdir(parents=True, exist_ok=True)
-        (snap / f"m{n}.jpg").write_bytes(b"\xff\xd8\xff\xd9")
-        await api.add_alert(
-            alert(n, severity=Severity.CRITICAL, data={"snapshot": f"m{n}.jpg"}), publish=False
-        )
+        await keep_snapshot(api, "cam-1", f"cam-1:m{n}", START_MS - 60_000)
+        await api.add_alert(alert(n, subject="cam-1", severity=Severity.CRITICAL), publish=False)
         path = path.replace("{alert_id}", f"a{n}")
     if "{device_id}" in path:
         path = path.replace("{device_id}", "gate-in-1")
@@ -107,7 +110,7 @@ async def _request(api: Api, method: str, path: str, caller: Role | None) -> int
     if path == "/api/v1/series":
         kwargs["params"] = {
             "device": "meter-101",
-            "metric": "active_power",
+            "metric": "power",
             "since": START_MS - 3_600_000,
             "until": START_MS,
         }

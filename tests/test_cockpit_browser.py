@@ -46,7 +46,7 @@ async def _seed(api: Api) -> None:
                 hour = (ts // HOUR + 8) % 24
                 evening = 1.8 if 18 <= hour <= 23 else 1.0
                 readings.append(
-                    Reading(d.id, "active_power", ts, base * evening + rng.uniform(0, 60))
+                    Reading(d.id, "power", ts, base * evening + rng.uniform(0, 60))
                 )
     events = []
     n = 0

@@ -57,10 +57,33 @@ def row(event_id: str, device: str, ts_ms: int, path: Path, size: int) -> SqlPar
 
 async def read_snapshot(store: Store, event_id: str) -> bytes | None:
     """The JPEG kept for a camera event, or None when there is none (or it was purged)."""
+    return await find_snapshot(store, event_id=event_id)
+
+
+async def find_snapshot(
+    store: Store,
+    *,
+    event_id: str | None = None,
+    device: str | None = None,
+    since_ms: int = 0,
+    until_ms: int = 0,
+) -> bytes | None:
+    """The JPEG of `event_id` if it has one, else the newest of `device` taken in
+    [since_ms, until_ms] (an alert from a camera's readings points at no single event)."""
 
     def find(conn: sqlite3.Connection) -> str | None:
+        if event_id is not None:
+            got = conn.execute(
+                "SELECT path FROM camera_snapshots WHERE event_id = ?", (event_id,)
+            ).fetchone()
+            if got is not None:
+                return str(got[0])
+        if device is None:
+            return None
         got = conn.execute(
-            "SELECT path FROM camera_snapshots WHERE event_id = ?", (event_id,)
+            "SELECT path FROM camera_snapshots WHERE device = ? AND ts_ms BETWEEN ? AND ?"
+            " ORDER BY ts_ms DESC LIMIT 1",
+            (device, since_ms, until_ms),
         ).fetchone()
         return None if got is None else str(got[0])
 

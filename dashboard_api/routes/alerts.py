@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
-from fastapi.responses import FileResponse
+from fastapi.responses import Response
 
+from collectors.camera.snapshots import find_snapshot
 from dashboard_api.auth import Principal
 from dashboard_api.context import ALL, AUTH_RESPONSES, HANDLERS, ApiContext, ctx, need
 from dashboard_api.schemas import AckIn, AlertDetail, AlertList, AlertOut, AssignIn, NoteIn
-from dashboard_api.views import alert_floor, alert_out, is_personal, may_see_names, transition_out
+from dashboard_api.views import (
+    alert_camera,
+    alert_floor,
+    alert_out,
+    is_personal,
+    may_see_names,
+    transition_out,
+)
 from gateway.model import Alert, AlertState, Severity
 from rules.service import AlertNotFound, AlertService, InvalidTransition
+
+# A camera alert raised from readings (crowding held 60 s, tamper held 10 s) shows the snapshot
+# the camera took when the condition began, up to this long before the alert opened.
+SNAPSHOT_LOOKBACK_MS = 120_000
+SNAPSHOT_SLACK_MS = 5_000
 
 router = APIRouter(prefix="/api/v1", tags=["alerts"], responses=AUTH_RESPONSES)
 Ctx = Annotated[ApiContext, Depends(ctx)]
@@ -88,20 +100,26 @@ async def alert_detail(alert_id: str, p: Viewer, c: Ctx) -> AlertDetail:
 
 @router.get(
     "/alerts/{alert_id}/snapshot",
-    response_class=FileResponse,
+    response_class=Response,
     responses={**NOT_FOUND, 200: {"content": {"image/jpeg": {}}, "description": "The snapshot"}},
 )
-async def alert_snapshot(alert_id: str, p: Viewer, c: Ctx) -> FileResponse:
+async def alert_snapshot(alert_id: str, p: Viewer, c: Ctx) -> Response:
     a = await _alert(c, alert_id)
-    ref = a.data.get("snapshot")
-    root = c.config.snapshot_dir.resolve()
-    if not isinstance(ref, str):
-        raise HTTPException(404, "this alert has no snapshot")
-    path = Path(ref) if Path(ref).is_absolute() else root / ref
-    path = path.resolve()
-    if not path.is_relative_to(root) or not path.is_file():
-        raise HTTPException(404, "the snapshot is gone (retention) or outside the snapshot folder")
-    return FileResponse(path, media_type="image/jpeg")
+    camera = alert_camera(a, c.runtime.catalog)
+    if camera is None:
+        raise HTTPException(404, "this alert is not a camera's: it has no snapshot")
+    vars_ = a.data.get("vars")
+    event_id = vars_.get("event_id") if isinstance(vars_, dict) else None
+    jpeg = await find_snapshot(
+        c.runtime.store,
+        event_id=event_id if isinstance(event_id, str) else None,
+        device=camera,
+        since_ms=a.opened_ms - SNAPSHOT_LOOKBACK_MS,
+        until_ms=a.updated_ms + SNAPSHOT_SLACK_MS,
+    )
+    if jpeg is None:
+        raise HTTPException(404, "no snapshot was kept for this alert, or retention removed it")
+    return Response(jpeg, media_type="image/jpeg")
 
 
 def _service(c: ApiContext) -> AlertService:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from pydantic import Field
 
@@ -37,9 +36,7 @@ class ApiConfig(Section):
     """Seconds between keep-alive comments on an idle live stream."""
     kpi_interval_s: float = Field(10.0, gt=0)
     """How often the KPIs are recomputed and pushed to the live stream."""
-    power_metric: str = "active_power"
+    power_metric: str = "power"
     """Meter metric (W) summed for the building's power now and today."""
-    snapshot_dir: Path = Path("var/snapshots")
-    """Only alarm snapshots inside this directory are served."""
     shutdown_timeout_s: float = Field(5.0, gt=0)
     """Seconds open requests get to finish when the gateway stops."""
