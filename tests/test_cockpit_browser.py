@@ -45,9 +45,7 @@ async def _seed(api: Api) -> None:
                 ts = start + i * 60_000
                 hour = (ts // HOUR + 8) % 24
                 evening = 1.8 if 18 <= hour <= 23 else 1.0
-                readings.append(
-                    Reading(d.id, "power", ts, base * evening + rng.uniform(0, 60))
-                )
+                readings.append(Reading(d.id, "power", ts, base * evening + rng.uniform(0, 60)))
     events = []
     n = 0
     for h in range(24):
