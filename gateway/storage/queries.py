@@ -15,7 +15,7 @@ from gateway.model import (
     Reading,
     Severity,
 )
-from gateway.storage import codec, rollups
+from gateway.storage import codec
 from gateway.storage.records import OutboxEntry, SeriesPoint, StoredDeadLetter, StoredEvent
 from gateway.storage.rollups import HOUR_MS, MINUTE_MS
 
@@ -43,7 +43,7 @@ _RAW = (
     " ORDER BY r.ts_ms, r.id"
 )
 _ROLLUP = (
-    _BUCKETS + " SELECT r.bucket_ms, r.n, r.vmin, r.vmax, r.vsum, r.last_ts_ms, r.vlast FROM k"
+    _BUCKETS + " SELECT r.bucket_ms, r.n, r.vmin, r.vmax, r.vsum, r.vlast FROM k"
     " CROSS JOIN {table} AS r ON r.bucket_ms = k.b AND r.series_id = :s ORDER BY r.bucket_ms"
 )
 
@@ -67,64 +67,16 @@ def series_points(
 ) -> list[SeriesPoint]:
     if bucket == "raw":
         return _raw_points(conn, sid, since_ms, until_ms)
-    if bucket == "1m":
-        return _rollup_points(conn, "1m", sid, since_ms, until_ms)
-    if bucket != "1h":
+    width = {"1m": MINUTE_MS, "1h": HOUR_MS}.get(bucket)
+    if width is None:
         raise ValueError(f"unknown bucket {bucket!r}: use 'raw', '1m' or '1h'")
-    # Closed hours from rollup_1h, the others (the latest, usually) from their minutes.
-    closed = rollups.hours_closed(conn)
-    points = _rollup_points(conn, "1h", sid, since_ms, min(until_ms, closed))
-    since_open = max(since_ms - since_ms % HOUR_MS, closed)
-    if since_open < until_ms:
-        end = until_ms - 1 - (until_ms - 1) % HOUR_MS + HOUR_MS  # the whole of the last hour
-        points += _hours(_rollup_rows(conn, "1m", sid, since_open, end))
-    return points
-
-
-_WIDTH = {"1m": MINUTE_MS, "1h": HOUR_MS}
-
-
-def _rollup_rows(
-    conn: sqlite3.Connection, bucket: str, sid: int, since_ms: int, until_ms: int
-) -> list[tuple[Any, ...]]:
     table = f"rollup_{bucket}"
-    width = _WIDTH[bucket]
     window = _window(conn, table, width, since_ms, until_ms)
     if window is None:
         return []
     params = {"s": sid, "first": window[0], "last": window[1], "width": width}
-    return conn.execute(_ROLLUP.format(table=table), params).fetchall()
-
-
-def _rollup_points(
-    conn: sqlite3.Connection, bucket: str, sid: int, since_ms: int, until_ms: int
-) -> list[SeriesPoint]:
-    return [
-        SeriesPoint(b, n, lo, hi, s / n, last)
-        for b, n, lo, hi, s, _, last in _rollup_rows(conn, bucket, sid, since_ms, until_ms)
-    ]
-
-
-def _hours(minutes: list[tuple[Any, ...]]) -> list[SeriesPoint]:
-    """Hours folded from their 1-minute rows (oldest first), as the closing of an hour does."""
-    out: list[SeriesPoint] = []
-    hour = None
-    n = 0
-    lo = hi = total = last = 0.0
-    for b, bn, blo, bhi, bsum, _, blast in minutes:
-        h = b - b % HOUR_MS
-        if h != hour:
-            if hour is not None:
-                out.append(SeriesPoint(hour, n, lo, hi, total / n, last))
-            hour, n, lo, hi, total = h, 0, blo, bhi, 0.0
-        n += bn
-        lo = min(lo, blo)
-        hi = max(hi, bhi)
-        total += bsum
-        last = blast  # minutes come in time order: the latest minute's last
-    if hour is not None:
-        out.append(SeriesPoint(hour, n, lo, hi, total / n, last))
-    return out
+    rows = conn.execute(_ROLLUP.format(table=table), params)
+    return [SeriesPoint(b, n, lo, hi, s / n, last) for b, n, lo, hi, s, last in rows]
 
 
 def _raw_points(

@@ -11,7 +11,6 @@ import sqlite3
 from dataclasses import dataclass
 
 from gateway.config.storage import Retention
-from gateway.storage import rollups
 
 DAY_MS = 86_400_000
 CHUNK_ROWS = 20_000
@@ -101,8 +100,6 @@ def delete_oldest(
         ).rowcount
         conn.execute("DELETE FROM reading_blocks WHERE bucket_ms < ?", (hi,))
     else:
-        if table == "rollup_1m":  # its hours must be closed (written to rollup_1h) first
-            rollups.close_hours(conn, hi - 1 - (hi - 1) % rollups.HOUR_MS + rollups.HOUR_MS)
         deleted = conn.execute(f"DELETE FROM {table} WHERE bucket_ms < ?", (hi,)).rowcount
     return deleted, hi < before_ms
 

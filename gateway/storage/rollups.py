@@ -1,16 +1,10 @@
-"""Blocks and rollups of the readings a transaction appended, computed in that
+"""Blocks and rollups of the readings a transaction appended, computed by SQLite in that
 transaction: so a chart never scans raw rows, and a crash never leaves them out of step.
 
-The writer groups the new rows (in Python, with no bytecode per reading in the usual case)
-by (series, minute) into a temporary table: the id range of each group (-> `reading_blocks`,
-the raw query's index) and its aggregates, merged into `rollup_1m`. BAD-quality readings are
-stored raw but left out of the aggregates.
-
-1-hour rollups are written when the hour closes, i.e. when a transaction holds readings of a
-later hour (or retention is about to delete its minutes): all series' hours in one statement
-from their minutes, instead of one upsert per group and transaction. Readings of a closed
-hour (late ones) are merged into it directly. The query reads the hours not closed yet (the
-current one) from their minutes; `rollup_marks.hours_closed_ms` says where closed hours end.
+One pass groups the new rows (ids above the transaction's first) by (series, minute) into a
+temporary table: the id range of each group (-> `reading_blocks`, the raw query's index) and
+its aggregates; those are merged into `rollup_1m`, and grouped by hour into `rollup_1h`.
+BAD-quality readings are stored raw but left out of the aggregates.
 
 Readings are appended, so a re-delivered reading (same series and time) is stored again. It
 can only be a duplicate if its group starts at or before the latest time already rolled up in
@@ -21,9 +15,6 @@ from the raw rows, the first stored reading of each time counting once, as in th
 from __future__ import annotations
 
 import sqlite3
-from collections import Counter
-from operator import itemgetter
-from typing import Any
 
 MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
@@ -37,7 +28,24 @@ CREATE_TEMP = (
     " PRIMARY KEY (series_id, bucket_ms))"
 )
 
-_INSERT_GROUPS = "INSERT INTO txn_groups VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+# One pass over the new rows; `vlast` is then looked up within each group's id range.
+_GROUP = (
+    "INSERT INTO txn_groups"
+    " SELECT a.series_id, a.b, a.first_id, a.last_id, a.first_ts, a.n_ts, a.n, a.vmin,"
+    "  a.vmax, a.vsum, a.lts,"
+    "  (SELECT r.value FROM readings AS r WHERE r.id BETWEEN a.first_id AND a.last_id"
+    "   AND +r.series_id = a.series_id AND r.ts_ms = a.lts AND r.quality < 2"
+    "   ORDER BY r.id LIMIT 1)"
+    " FROM (SELECT series_id, ts_ms - ts_ms % 60000 AS b, min(id) AS first_id,"
+    "   max(id) AS last_id, min(ts_ms) FILTER (WHERE quality < 2) AS first_ts,"
+    "   count(DISTINCT ts_ms) FILTER (WHERE quality < 2) AS n_ts,"
+    "   count(*) FILTER (WHERE quality < 2) AS n,"
+    "   min(value) FILTER (WHERE quality < 2) AS vmin,"
+    "   max(value) FILTER (WHERE quality < 2) AS vmax,"
+    "   sum(value) FILTER (WHERE quality < 2) AS vsum,"
+    "   max(ts_ms) FILTER (WHERE quality < 2) AS lts"
+    "  FROM readings WHERE id >= :first GROUP BY 1, 2) AS a"
+)
 
 _BLOCKS = (
     "INSERT INTO reading_blocks (series_id, bucket_ms, first_id, last_id)"
@@ -59,26 +67,12 @@ _MERGE_1M = (
     " SELECT series_id, bucket_ms, n, vmin, vmax, vsum, last_ts_ms, vlast FROM txn_groups"
     " WHERE n > 0" + _MERGE_SET
 )
-# Groups of closed hours (late readings) merge straight into their hour, row by row.
+# Each group merges straight into its hour: the upsert folds groups of one hour row by row.
 _MERGE_1H = (
     f"INSERT INTO rollup_1h {_COLUMNS}"
     " SELECT series_id, bucket_ms - bucket_ms % 3600000, n, vmin, vmax, vsum, last_ts_ms, vlast"
-    " FROM txn_groups WHERE n > 0 AND bucket_ms < :closed" + _MERGE_SET
+    " FROM txn_groups WHERE n > 0" + _MERGE_SET
 )
-
-CLOSED = "SELECT value FROM rollup_marks WHERE name = 'hours_closed_ms'"
-_SET_CLOSED = "UPDATE rollup_marks SET value = ? WHERE name = 'hours_closed_ms'"
-# An hour's `vlast` is that of its minute with the latest reading (last_ts_ms lies in it).
-_CLOSE_HOURS = (
-    f"INSERT OR REPLACE INTO rollup_1h {_COLUMNS}"
-    " SELECT a.series_id, a.h, a.n, a.vmin, a.vmax, a.vsum, a.lts,"
-    "  (SELECT m.vlast FROM rollup_1m AS m"
-    "   WHERE m.bucket_ms = a.lts - a.lts % 60000 AND m.series_id = a.series_id)"
-    " FROM (SELECT series_id, bucket_ms - bucket_ms % 3600000 AS h, sum(n) AS n,"
-    "   min(vmin) AS vmin, max(vmax) AS vmax, sum(vsum) AS vsum, max(last_ts_ms) AS lts"
-    "  FROM rollup_1m WHERE bucket_ms >= :lo AND bucket_ms < :hi GROUP BY 1, 2) AS a"
-)
-_TOP = "SELECT max(bucket_ms) FROM txn_groups"
 
 
 # Minutes that may hold a duplicate (checked before this transaction's merge).
@@ -109,138 +103,24 @@ _RECOMPUTE_1H = (
 )
 
 
-Row = tuple[int, int, float, int]
-"""A reading as appended: (series_id, ts_ms, value, quality)."""
-
-_SID = itemgetter(0)
-
-
-def bucket_of(ts_ms: int, width: int = MINUTE_MS) -> int:
-    """The bucket as SQLite computes it (`ts_ms - ts_ms % width`: the remainder takes the sign
-    of the dividend)."""
-    return ts_ms - ts_ms % width if ts_ms >= 0 else ts_ms + -ts_ms % width
-
-
-def groups(rows: list[Row], first_id: int) -> list[tuple[Any, ...]]:
-    """The (series, minute) groups of `rows` (grouped by series, appended with ids from
-    `first_id` on), as `txn_groups` rows."""
-    out: list[tuple[Any, ...]] = []
-    if not rows:
-        return out
-    _, times, values, qualities = zip(*rows, strict=True)
-    all_good = max(qualities) < 2
-    i = 0
-    # Runs of one series: Counter keeps first-seen order, i.e. the rows' order.
-    for sid, n in Counter(map(_SID, rows)).items():
-        j = i + n
-        ts = times[i:j]
-        lo = min(ts)
-        hi = max(ts)
-        bucket = lo - lo % MINUTE_MS
-        # The common case, one minute of distinct GOOD/UNCERTAIN readings, costs no Python
-        # bytecode per reading; anything else takes the general path.
-        if (
-            lo >= 0
-            and hi < bucket + MINUTE_MS
-            and (all_good or max(qualities[i:j]) < 2)
-            and len(set(ts)) == n
-        ):
-            vs = values[i:j]
-            last = vs[-1] if ts[-1] == hi else vs[ts.index(hi)]
-            out.append(
-                (
-                    sid,
-                    bucket,
-                    first_id + i,
-                    first_id + j - 1,
-                    lo,
-                    n,
-                    n,
-                    min(vs),
-                    max(vs),
-                    sum(vs),
-                    hi,
-                    last,
-                )
-            )
-        else:
-            _split(sid, rows[i:j], first_id + i, out)
-        i = j
-    return out
-
-
-def _split(sid: int, g: list[Row], start: int, out: list[tuple[Any, ...]]) -> None:
-    """One series' rows (in id order) by minute; BAD readings only take up ids."""
-    minutes: dict[int, list[int]] = {}
-    for i, r in enumerate(g):
-        minutes.setdefault(bucket_of(r[1]), []).append(i)
-    for bucket, idx in sorted(minutes.items()):
-        good = [g[i] for i in idx if g[i][3] < 2]
-        first, last = start + idx[0], start + idx[-1]
-        if not good:
-            out.append((sid, bucket, first, last, None, 0, 0) + (None,) * 5)
-            continue
-        values = [r[2] for r in good]
-        times = [r[1] for r in good]
-        hi = max(times)
-        out.append(
-            (
-                sid,
-                bucket,
-                first,
-                last,
-                min(times),
-                len(set(times)),
-                len(good),
-                min(values),
-                max(values),
-                sum(values),
-                hi,
-                values[times.index(hi)],
-            )
-        )
-
-
-def flush(conn: sqlite3.Connection, rows: list[Row], first_id: int) -> int:
-    """Record blocks and merge rollups for `rows` (grouped by series, appended with ids from
-    `first_id` on); return the number of minutes recomputed because they may hold a
-    duplicate."""
+def flush(conn: sqlite3.Connection, first_id: int) -> int:
+    """Record blocks and merge rollups for the readings with id >= `first_id`; return the
+    number of minutes recomputed because they may hold a duplicate."""
     conn.execute(CREATE_TEMP)
     conn.execute("DELETE FROM txn_groups")
-    conn.executemany(_INSERT_GROUPS, groups(rows, first_id))
+    conn.execute(_GROUP, {"first": first_id})
     suspects = conn.execute(_SUSPECT).fetchall()
     conn.execute(_BLOCKS)
     conn.execute(_MERGE_1M)
-    closed = hours_closed(conn)
-    conn.execute(_MERGE_1H, {"closed": closed})
+    conn.execute(_MERGE_1H)
     if suspects:
-        recompute(conn, [(int(s), int(b)) for s, b in suspects], closed)
-    top = conn.execute(_TOP).fetchone()[0]
-    if top is not None and bucket_of(top, HOUR_MS) > closed:
-        close_hours(conn, bucket_of(top, HOUR_MS), closed)  # a later hour began: those before close
+        recompute(conn, [(int(s), int(b)) for s, b in suspects])
     return len(suspects)
 
 
-def hours_closed(conn: sqlite3.Connection) -> int:
-    """Start of the first hour not closed: `rollup_1h` is complete below it, and the hours
-    from it on are read from `rollup_1m`."""
-    return int(conn.execute(CLOSED).fetchone()[0])
-
-
-def close_hours(conn: sqlite3.Connection, before_ms: int, closed: int | None = None) -> None:
-    """Write the 1-hour rollups of the hours before `before_ms` (an hour start) that are not
-    closed yet, from their 1-minute rollups, and mark them closed."""
-    if closed is None:
-        closed = hours_closed(conn)
-    if before_ms <= closed:
-        return
-    conn.execute(_CLOSE_HOURS, {"lo": closed, "hi": before_ms})
-    conn.execute(_SET_CLOSED, (before_ms,))
-
-
-def recompute(conn: sqlite3.Connection, minutes: list[tuple[int, int]], closed: int) -> None:
-    """Recompute these (series, minute) rollups, and their closed hours, from the raw rows."""
-    hours = {(s, bucket_of(b, HOUR_MS)) for s, b in minutes if b < closed}
+def recompute(conn: sqlite3.Connection, minutes: list[tuple[int, int]]) -> None:
+    """Recompute these (series, minute) rollups, and their hours, from the raw rows."""
+    hours = {(s, b - b % HOUR_MS) for s, b in minutes}
     for s, b in minutes:
         conn.execute("DELETE FROM rollup_1m WHERE series_id = ? AND bucket_ms = ?", (s, b))
         conn.execute(_RECOMPUTE_1M, {"s": s, "b": b})

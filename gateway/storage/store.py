@@ -18,9 +18,8 @@ but the last ones may be lost on a power loss; the next FULL commit also syncs t
 case SQLite's atomic commit keeps the file consistent: a transaction is wholly there or absent.
 
 Readings are appended (the cheapest insert SQLite has), grouped by series per transaction;
-`reading_blocks` records each (series, minute)'s id range, and the 1-minute rollups are merged
-in the same transaction, 1-hour rollups when their hour closes, or read from the minutes until
-then (see `gateway.storage.rollups`), so charts read rollups and raw
+`reading_blocks` records each (series, minute)'s id range, and the 1-minute / 1-hour rollups are
+merged in the same transaction (see `gateway.storage.rollups`), so charts read rollups and raw
 queries read id ranges: neither scans the table. A re-delivered reading (same series and time)
 is stored again but counted once, by the raw query and by the rollups. Events are deduplicated
 by id (`CommitResult.new_events`).
@@ -479,7 +478,7 @@ class Store:
     async def run_retention(self) -> dict[str, int]:
         """Delete what is past retention on the store's clock; return rows deleted per class.
 
-        Rollups are kept at commit; hours whose minutes retention deletes are closed first."""
+        Rollups are maintained at commit, so nothing needs rolling up here."""
         now = self.clock.now_ms()
         r = self.config.retention
         out: dict[str, int] = {}

@@ -45,7 +45,6 @@ _OUTBOX_READINGS = (
     "INSERT INTO outbox (kind, series_id, ts_ms, value, quality)"
     " SELECT 0, series_id, ts_ms, value, quality FROM readings WHERE id >= ? ORDER BY id"
 )
-_SERIES = itemgetter(0)
 _OUTBOX_EVENT = "INSERT INTO outbox (kind, event_rowid) VALUES (1, ?)"
 
 CLASSES = (
@@ -217,10 +216,10 @@ class SyncWriter:
         order within a series), then their blocks, rollups and outbox rows."""
         conn = self.conn
         rows = self._rows
-        rows.sort(key=_SERIES)
+        rows.sort(key=itemgetter(0))
         first = int(conn.execute("SELECT coalesce(max(id), 0) + 1 FROM readings").fetchone()[0])
         conn.executemany(_INSERT_READING, rows)
-        if rollups.flush(conn, rows, first):
+        if rollups.flush(conn, first):
             self.metrics.inc(
                 "store_rollup_recomputes_total",
                 help_="Transactions whose readings may repeat stored ones (minutes recomputed)",
