@@ -24,7 +24,7 @@ from typing import IO, Any
 
 import yaml
 
-from simulators.broker import Mosquitto
+from simulators.broker import Mosquitto, free_port
 
 BUILDING = "demo"
 FLOORS = 6
@@ -32,16 +32,10 @@ ROOMS = 20
 CAMERA_FRAME = (640, 480)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _free_port_run(n: int) -> int:
     """The first of `n` consecutive free loopback ports."""
     for _ in range(200):
-        base = _free_port()
+        base = free_port()
         if base + n >= 65535:
             continue
         socks: list[socket.socket] = []
@@ -272,50 +266,37 @@ def run_demo(*, seed: int, speed: float, workdir: str, duration: float) -> int:
             str(modbus_yaml),
             env=env,
         )
-        lane_port, lobby_port, api_port = _free_port(), _free_port(), _free_port()
+        lane_port, lobby_port, api_port = free_port(), free_port(), free_port()
         w, h = CAMERA_FRAME
-        procs.start(
-            "camera-lane",
-            "simulate",
-            "camera",
-            "serve",
-            "--port",
-            str(lane_port),
-            "--seed",
-            str(seed),
-            "--duration",
-            "120",
-            "--width",
-            str(w),
-            "--height",
-            str(h),
-            "--density",
-            "12",
-            env=env,
-        )
-        procs.start(
-            "camera-lobby",
-            "simulate",
-            "camera",
-            "serve",
-            "--port",
-            str(lobby_port),
-            "--seed",
-            str(seed + 1),
-            "--duration",
-            "120",
-            "--width",
-            str(w),
-            "--height",
-            str(h),
-            "--density",
-            "10",
-            "--gather",
-            "16",
-            "--lighting",
-            "drift",
-            env=env,
-        )
+        scenes = {
+            # a gate lane: people walking in and out across the line
+            "camera-lane": (lane_port, seed, ["--density", "12"]),
+            # the lobby: fewer passers-by, a group gathering, daylight drifting
+            "camera-lobby": (
+                lobby_port,
+                seed + 1,
+                ["--density", "10", "--gather", "16", "--lighting", "drift"],
+            ),
+        }
+        for name, (port, scene_seed, extra) in scenes.items():
+            procs.start(
+                name,
+                "simulate",
+                "camera",
+                "serve",
+                "--port",
+                str(port),
+                "--seed",
+                str(scene_seed),
+                "--duration",
+                "120",
+                "--width",
+                str(w),
+                "--height",
+                str(h),
+                *extra,
+                env=env,
+            )
         _wait_for("the Modbus simulator", modbus_yaml.exists)
         _wait_for("the cameras", lambda: _port_open(lane_port) and _port_open(lobby_port))
         procs.check()

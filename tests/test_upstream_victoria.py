@@ -1,7 +1,7 @@
 """The upstream sink against a real VictoriaMetrics: outages, rejections, exactly-once results.
 
-The outage lasts `UPSTREAM_OUTAGE_S` seconds (default 15 s to keep the suite fast; the issue's
-2 minutes: `UPSTREAM_OUTAGE_S=120 pytest tests/test_upstream_victoria.py`).
+The outage lasts `UPSTREAM_OUTAGE_S` seconds: 2 minutes by default, as the issue asks
+(`UPSTREAM_OUTAGE_S=15` for a quicker run while working on the sink).
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ def state(health: HealthRegistry) -> HealthState:
 
 BUILDING = "b07"
 T0 = 1_780_000_000_000
-OUTAGE_S = float(os.environ.get("UPSTREAM_OUTAGE_S", "15"))
+OUTAGE_S = float(os.environ.get("UPSTREAM_OUTAGE_S", "120"))
 
 
 def make_sink(
