@@ -24,7 +24,7 @@ from typing import IO, Any
 
 import yaml
 
-from simulators.broker import Mosquitto, free_port
+from simulators.broker import Mosquitto, free_port, free_ports
 
 BUILDING = "demo"
 FLOORS = 6
@@ -266,7 +266,7 @@ def run_demo(*, seed: int, speed: float, workdir: str, duration: float) -> int:
             str(modbus_yaml),
             env=env,
         )
-        lane_port, lobby_port, api_port = free_port(), free_port(), free_port()
+        lane_port, lobby_port, api_port = free_ports(3)
         w, h = CAMERA_FRAME
         scenes = {
             # a gate lane: people walking in and out across the line

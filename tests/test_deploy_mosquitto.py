@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.net import free_port, wait_for_port
+from tests.fixtures.net import free_ports, wait_for_port
 
 MOSQUITTO = Path(__file__).resolve().parent.parent / "deploy" / "mosquitto"
 SECURE = MOSQUITTO / "secure"
@@ -129,7 +129,7 @@ def broker(tmp_path: Path) -> Iterator[Broker]:
         for line in (tmp_path / "auth" / "credentials.txt").read_text().splitlines()
     )
     ca = make_tls(tmp_path / "auth" / "tls")
-    port, lan_port, tls_port = free_port(), free_port(), free_port()
+    port, lan_port, tls_port = free_ports(3)
     conf = render_configs(tmp_path, port, lan_port, tls_port)
     log = (tmp_path / "mosquitto.log").open("wb")
     proc = subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT)

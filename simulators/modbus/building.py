@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import socket
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from simulators.broker import free_ports
 from simulators.modbus.load import LoadModel, MeterSample
 from simulators.modbus.registers import (
     dds238_holding,
@@ -193,12 +193,6 @@ class BuildingSim:
         }
 
 
-def _free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.asynccontextmanager
 async def running_building(
     layout: Layout | None = None,
@@ -219,7 +213,7 @@ async def running_building(
         layout,
         start_ms=time.time_ns() // 1_000_000,
         timeline=timeline,
-        ports={cid: _free_port(host) for cid in ids},
+        ports=dict(zip(ids, free_ports(len(ids), host), strict=True)),
     )
     for server in sim.servers.values():
         server.host = host
