@@ -40,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 from collectors.mqtt.transport import MqttTransport  # noqa: E402
 from gateway.config.mqtt import BrokerConfig  # noqa: E402
 from simulators.broker import Mosquitto, free_port  # noqa: E402
+from simulators.demo import building_config  # noqa: E402
 
 BUILDING = "bench"
 TARGET_MS = 200.0
@@ -48,34 +49,6 @@ FORCED_GATE = "gate-1-in"
 LOAD_GATE = "gate-2-in"
 CAMPUS_TZ = timezone(timedelta(hours=8))
 ALERT_TIMEOUT_S = 10.0
-
-
-def gateway_config(work: Path, broker_port: int, api_port: int) -> dict[str, Any]:
-    gates = [
-        {"id": "gate-1-in", "floor": 1, "zone": "entrance", "lane": "1"},
-        {"id": "gate-2-in", "floor": 1, "zone": "entrance", "lane": "2"},
-        {"id": "gate-1-out", "floor": 1, "zone": "entrance", "lane": "1"},
-        {"id": "gate-2-out", "floor": 1, "zone": "entrance", "lane": "2"},
-    ]
-    return {
-        "building": {
-            "id": BUILDING,
-            "name": "Bench Hall",
-            "timezone": "Asia/Shanghai",
-            "floors": 6,
-        },
-        "privacy": {"card_key": "${CAMPUS_EDGE_CARD_KEY}"},
-        "log": {"format": "json", "level": "info"},
-        "storage": {"path": str(work / "campus-edge.sqlite")},
-        "mqtt": {
-            "enabled": True,
-            "broker": {"host": "127.0.0.1", "port": broker_port, "client_id": "campus-edge-bench"},
-            "gates": gates,
-            "terminals": [{"id": "term-1", "floor": 1}, {"id": "term-2", "floor": 1}],
-        },
-        "rules": {"enabled": True},
-        "api": {"enabled": True, "host": "127.0.0.1", "port": api_port},
-    }
 
 
 def pct(ms: list[float]) -> dict[str, Any]:
@@ -283,7 +256,11 @@ def bench(work: Path, quick: bool, skip_load: bool) -> dict[str, Any]:
     try:
         api_port = free_port()
         conf = work / "gateway.yaml"
-        conf.write_text(yaml.safe_dump(gateway_config(work, broker.port, api_port)))
+        conf.write_text(
+            yaml.safe_dump(
+                building_config(work, broker.port, api_port, building=BUILDING), allow_unicode=True
+            )
+        )
         env = dict(os.environ, CAMPUS_EDGE_CARD_KEY=secrets.token_hex(16))
         add = ["tokens", "add", "--config", str(conf), "--label", "bench", "--role", "admin"]
         token = cli(*add, env=env).strip().splitlines()[-1]

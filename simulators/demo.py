@@ -154,9 +154,17 @@ def _cameras(lane_port: int, lobby_port: int) -> dict[str, Any]:
     }
 
 
-def _config(
-    work: Path, broker_port: int, api_port: int, modbus: dict[str, Any], cameras: dict[str, Any]
+def building_config(
+    work: Path,
+    broker_port: int,
+    api_port: int,
+    *,
+    building: str = BUILDING,
+    modbus: dict[str, Any] | None = None,
+    cameras: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """The simulated building's gateway configuration: the gate and terminal simulators'
+    devices on the broker at `broker_port`, rules, the API; meters and cameras if given."""
     gates = [
         {"id": "gate-1-in", "floor": 1, "zone": "entrance", "lane": "1"},
         {"id": "gate-2-in", "floor": 1, "zone": "entrance", "lane": "2"},
@@ -165,7 +173,7 @@ def _config(
     ]
     return {
         "building": {
-            "id": BUILDING,
+            "id": building,
             "name": "演示楼 Demo Hall",
             "timezone": "Asia/Shanghai",
             "floors": FLOORS,
@@ -175,12 +183,16 @@ def _config(
         "storage": {"path": str(work / "campus-edge.sqlite")},
         "mqtt": {
             "enabled": True,
-            "broker": {"host": "127.0.0.1", "port": broker_port, "client_id": "campus-edge-demo"},
+            "broker": {
+                "host": "127.0.0.1",
+                "port": broker_port,
+                "client_id": f"campus-edge-{building}",
+            },
             "gates": gates,
             "terminals": [{"id": "term-1", "floor": 1}, {"id": "term-2", "floor": 1}],
         },
-        "modbus": modbus,
-        "cameras": cameras,
+        "modbus": modbus or {"enabled": False},
+        "cameras": cameras or {"enabled": False},
         # The lane camera counts crossings, but its simulated people are not the gate
         # simulator's residents, so it is not paired with a gate (`rules.lanes`): the pair
         # would disagree all day and raise gate.camera_mismatch falsely.
@@ -303,7 +315,9 @@ def run_demo(*, seed: int, speed: float, workdir: str, duration: float) -> int:
         modbus = yaml.safe_load(modbus_yaml.read_text())["modbus"]
 
         config_path = work / "building.yaml"
-        config = _config(work, broker.port, api_port, modbus, _cameras(lane_port, lobby_port))
+        config = building_config(
+            work, broker.port, api_port, modbus=modbus, cameras=_cameras(lane_port, lobby_port)
+        )
         config_path.write_text(
             "# Written by `campus-edge demo`; see deploy/examples/building.yaml for a real one.\n"
             + yaml.safe_dump(config, sort_keys=False, allow_unicode=True)
