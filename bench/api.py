@@ -32,7 +32,8 @@ from argon2 import PasswordHasher  # noqa: E402
 from dashboard_api.auth import Accounts, Role, UserExists  # noqa: E402
 from dashboard_api.residents import PendingResidents  # noqa: E402
 from dashboard_api.server import ApiServer  # noqa: E402
-from gateway.bus import Bus, Stream  # noqa: E402
+from gateway.app import assemble_runtime  # noqa: E402
+from gateway.bus import Stream  # noqa: E402
 from gateway.clock import ManualClock, SystemClock  # noqa: E402
 from gateway.config.api import ApiConfig  # noqa: E402
 from gateway.config.root import BuildingConfig, GatewayConfig, PrivacyConfig  # noqa: E402
@@ -49,8 +50,7 @@ from gateway.model import (  # noqa: E402
     MetricInfo,
     Severity,
 )
-from gateway.privacy import Pseudonymizer  # noqa: E402
-from gateway.runtime import HealthRegistry, HealthState, Runtime  # noqa: E402
+from gateway.runtime import HealthState, Runtime  # noqa: E402
 from gateway.storage.batch import WriteBatch  # noqa: E402
 from gateway.storage.migrate import discover  # noqa: E402
 from gateway.storage.store import Store  # noqa: E402
@@ -313,19 +313,7 @@ async def measure(
     repeat: int,
     quick: bool,
 ) -> None:
-    metrics = store.metrics
-    bus = Bus(metrics)
-    runtime = Runtime(
-        config,
-        None,
-        clock,
-        store,
-        bus,
-        cat,
-        metrics,
-        Pseudonymizer(b"k" * 32),
-        HealthRegistry(clock),
-    )
+    runtime = assemble_runtime(config, store, clock, catalog=cat)
     accounts = Accounts(
         store,
         clock,
@@ -393,7 +381,7 @@ async def measure(
             "x",
         )
         sent[a.id] = time.perf_counter()
-        await bus.publish(Stream.ALERTS, a)
+        await runtime.bus.publish(Stream.ALERTS, a)
         await asyncio.sleep(0.01)
     await asyncio.wait_for(client, 30)
     result["bus_to_sse"] = pct(got)

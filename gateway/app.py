@@ -28,6 +28,7 @@ from gateway.config.loader import ConfigError, build_catalog, load_config
 from gateway.config.root import GatewayConfig
 from gateway.logs import configure_logging
 from gateway.metrics import Metrics
+from gateway.model import Catalog
 from gateway.privacy import Pseudonymizer
 from gateway.runtime import Component, ConfigurationError, HealthRegistry, HealthState, Runtime
 from gateway.storage.store import Store
@@ -57,19 +58,29 @@ class _Factory(Protocol):
 
 async def build_runtime(config: GatewayConfig, config_path: Path | None, clock: Clock) -> Runtime:
     """Open the store and build what every component shares."""
-    metrics = Metrics()
-    catalog = build_catalog(config)
-    pseudonymizer = Pseudonymizer(config.privacy.card_key.get_secret_value().encode())
-    store = await Store.open(config.storage, clock, metrics)
+    catalog = build_catalog(config)  # before opening anything: a bad catalogue opens nothing
+    store = await Store.open(config.storage, clock, Metrics())
+    return assemble_runtime(config, store, clock, config_path=config_path, catalog=catalog)
+
+
+def assemble_runtime(
+    config: GatewayConfig,
+    store: Store,
+    clock: Clock,
+    *,
+    config_path: Path | None = None,
+    catalog: Catalog | None = None,
+) -> Runtime:
+    """The runtime around an opened store; its metrics are the store's registry."""
     return Runtime(
         config=config,
         config_path=config_path,
         clock=clock,
         store=store,
-        bus=Bus(metrics),
-        catalog=catalog,
-        metrics=metrics,
-        pseudonymizer=pseudonymizer,
+        bus=Bus(store.metrics),
+        catalog=build_catalog(config) if catalog is None else catalog,
+        metrics=store.metrics,
+        pseudonymizer=Pseudonymizer(config.privacy.card_key.get_secret_value().encode()),
         health=HealthRegistry(clock),
     )
 

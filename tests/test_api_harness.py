@@ -25,6 +25,7 @@ from collectors.camera.snapshots import INSERT, row, snapshot_dir, write_file
 from dashboard_api.auth import Accounts, Role
 from dashboard_api.residents import Presence, Resident
 from dashboard_api.server import ApiServer
+from gateway.app import assemble_runtime
 from gateway.bus import Bus, Stream
 from gateway.clock import ManualClock
 from gateway.config.api import ApiConfig
@@ -41,8 +42,7 @@ from gateway.model import (
     MetricInfo,
     Severity,
 )
-from gateway.privacy import Pseudonymizer
-from gateway.runtime import HealthRegistry, HealthState, Runtime
+from gateway.runtime import HealthState, Runtime
 from gateway.storage.batch import WriteBatch
 from gateway.storage.store import Store
 from rules.service import AlertNotFound, AlertService, InvalidTransition
@@ -200,20 +200,9 @@ async def running_api(
     through the real rule engine (its components run too)."""
     clock = ManualClock(START_MS)
     config = make_config(tmp_path, **api)
-    metrics = Metrics()
-    store = await Store.open(config.storage, clock, metrics, retention_loop=False)
-    bus = Bus(metrics)
-    runtime = Runtime(
-        config=config,
-        config_path=None,
-        clock=clock,
-        store=store,
-        bus=bus,
-        catalog=example_catalog(),
-        metrics=metrics,
-        pseudonymizer=Pseudonymizer(b"k" * 32),
-        health=HealthRegistry(clock),
-    )
+    store = await Store.open(config.storage, clock, Metrics(), retention_loop=False)
+    runtime = assemble_runtime(config, store, clock, catalog=example_catalog())
+    bus = runtime.bus
     engine_tasks: list[asyncio.Task[None]] = []
     if rules:
         from rules.component import build_components  # noqa: PLC0415

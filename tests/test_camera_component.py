@@ -17,14 +17,13 @@ import pytest
 from collectors.camera import snapshots
 from collectors.camera.component import CameraRunner, SnapshotRetention, build_components
 from collectors.camera.messages import CamEvent, CamReading, Report
-from gateway.bus import Bus, Stream
+from gateway.app import assemble_runtime
+from gateway.bus import Stream
 from gateway.clock import Clock, ManualClock, SystemClock
 from gateway.config.cameras import CameraConfig, TamperConfig
 from gateway.config.root import GatewayConfig
-from gateway.metrics import Metrics
-from gateway.model import Catalog, DeviceStatus
-from gateway.privacy import Pseudonymizer
-from gateway.runtime import HealthRegistry, Runtime
+from gateway.model import DeviceStatus
+from gateway.runtime import Runtime
 from gateway.storage.store import Store
 from simulators.camera.clip import mjpeg_server, write_clip
 from simulators.camera.scene import SceneSpec, TamperSpec
@@ -44,18 +43,7 @@ def _runtime(store: Store, clock: Clock, tmp_path: Path, **cameras: Any) -> Runt
             "cameras": {"enabled": True, "snapshot_dir": str(tmp_path / "snaps"), **cameras},
         }
     )
-    metrics = Metrics()
-    return Runtime(
-        config=config,
-        config_path=None,
-        clock=clock,
-        store=store,
-        bus=Bus(metrics),
-        catalog=Catalog("b07"),
-        metrics=metrics,
-        pseudonymizer=Pseudonymizer(b"k" * 16),
-        health=HealthRegistry(clock),
-    )
+    return assemble_runtime(config, store, clock)
 
 
 @contextlib.asynccontextmanager
@@ -225,9 +213,10 @@ async def _gone(store: Store, event_id: str) -> bool:
     return await snapshots.read_snapshot(store, event_id) is None
 
 
-def test_components_only_when_enabled(tmp_path: Path) -> None:
-    store: Any = None
-    rt = _runtime(store, ManualClock(), tmp_path, cameras=[{"id": "cam-e", "url": "a.avi"}])
+async def test_components_only_when_enabled(tmp_path: Path) -> None:
+    clock = ManualClock()
+    async with open_store(tmp_path, clock) as store:
+        rt = _runtime(store, clock, tmp_path, cameras=[{"id": "cam-e", "url": "a.avi"}])
     names = [c.name for c in build_components(rt)]
     assert names == ["camera.cam-e", "camera.snapshots"]
     rt.config = rt.config.model_copy(

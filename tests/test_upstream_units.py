@@ -7,7 +7,7 @@ import random
 import pytest
 from pydantic import ValidationError
 
-from gateway.bus import Bus
+from gateway.app import assemble_runtime
 from gateway.clock import ManualClock
 from gateway.config.root import GatewayConfig
 from gateway.config.upstream import UpstreamConfig
@@ -22,7 +22,6 @@ from gateway.model import (
     Quality,
     Reading,
 )
-from gateway.privacy import Pseudonymizer
 from gateway.runtime import ConfigurationError, HealthRegistry, HealthState, Runtime, Stage
 from gateway.sinks.component import build_components
 from gateway.sinks.influx import Accepted, UpstreamSink
@@ -170,19 +169,7 @@ def runtime_with(store: Store, **sections: object) -> Runtime:
     config = GatewayConfig.model_validate(
         {"building": {"id": "b07"}, "privacy": {"card_key": "k" * 16}, **sections}
     )
-    clock = ManualClock()
-    metrics = Metrics()
-    return Runtime(
-        config=config,
-        config_path=None,
-        clock=clock,
-        store=store,
-        bus=Bus(metrics),
-        catalog=Catalog("b07"),
-        metrics=metrics,
-        pseudonymizer=Pseudonymizer(b"k" * 16),
-        health=HealthRegistry(clock),
-    )
+    return assemble_runtime(config, store, ManualClock())
 
 
 async def test_component_is_built_only_when_enabled_and_consistent(store: Store) -> None:
