@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -52,6 +53,7 @@ from gateway.model import (  # noqa: E402
 )
 from gateway.runtime import HealthState, Runtime  # noqa: E402
 from gateway.storage.batch import WriteBatch  # noqa: E402
+from gateway.storage.columns import Columns, aggregate, chunk_rows  # noqa: E402
 from gateway.storage.migrate import discover  # noqa: E402
 from gateway.storage.store import Store  # noqa: E402
 
@@ -95,7 +97,7 @@ def catalog() -> Catalog:
 
 
 def fill_readings(path: Path, meters: list[str], minutes: int, end_ms: int) -> int:
-    """6 readings a minute per meter, laid out as the store's writer lays them out."""
+    """6 readings a minute per meter, packed per minute as the store's writer packs them."""
     t0 = end_ms - minutes * MINUTE
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("PRAGMA synchronous=OFF")
@@ -105,36 +107,36 @@ def fill_readings(path: Path, meters: list[str], minutes: int, end_ms: int) -> i
         [(i + 1, m) for i, m in enumerate(meters)],
     )
     s = len(meters)
-    params = {"t0": t0, "s": s, "mins": minutes}
-    # id = (minute * s + series - 1) * 6 + j + 1: each (minute, series) is one id range.
-    db.execute(
-        "INSERT INTO readings (id, series_id, ts_ms, value, quality)"
-        " WITH RECURSIVE k(i) AS"
-        " (SELECT 0 UNION ALL SELECT i + 1 FROM k WHERE i + 1 < :mins * :s * 6)"
-        " SELECT i + 1, (i / 6) % :s + 1, :t0 + (i / 6 / :s) * 60000 + (i % 6) * 10000,"
-        " 60.0 + ((i * 7919) % 997) / 5.0, 0 FROM k",
-        params,
-    )
-    db.execute(
-        "INSERT INTO reading_blocks (bucket_ms, series_id, first_id, last_id)"
-        " WITH RECURSIVE k(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM k WHERE i + 1 < :mins * :s)"
-        " SELECT :t0 + (i / :s) * 60000, i % :s + 1, i * 6 + 1, i * 6 + 6 FROM k",
-        params,
-    )
-    db.execute(
-        "INSERT INTO rollup_1m (series_id, bucket_ms, n, vmin, vmax, vsum, last_ts_ms, vlast)"
-        " SELECT min(series_id), min(ts_ms) / 60000 * 60000, count(*), min(value), max(value),"
-        " sum(value), max(ts_ms), value FROM readings GROUP BY (id - 1) / 6"
-    )
+    sid = np.repeat(np.arange(1, s + 1, dtype=np.int64), 6)
+    step = np.tile(np.arange(6, dtype=np.int64) * 10_000, s)
+    total = 0
+    for k in range(minutes):
+        bucket = t0 + k * MINUTE
+        i = np.arange(total, total + 6 * s, dtype=np.int64)
+        val = 60.0 + ((i * 7919) % 997) / 5.0
+        c = Columns(sid, bucket + step, val, np.zeros(len(i), np.uint8))
+        db.executemany(
+            "INSERT INTO reading_chunks (bucket_ms, series_id, n, offsets, val, qual)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            chunk_rows(c, bucket),
+        )
+        db.executemany(
+            "INSERT INTO rollup_1m (series_id, bucket_ms, n, vmin, vmax, vsum, last_ts_ms, vlast)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            aggregate(c, MINUTE).rows(),
+        )
+        total += len(c)
     db.execute(
         "INSERT INTO rollup_1h (series_id, bucket_ms, n, vmin, vmax, vsum, last_ts_ms, vlast)"
         " SELECT series_id, bucket_ms / 3600000 * 3600000 AS b, sum(n), min(vmin), max(vmax),"
         " sum(vsum), max(last_ts_ms), vlast FROM rollup_1m GROUP BY series_id, b"
     )
+    db.execute(
+        "INSERT INTO store_state (key, value) VALUES ('readings_closed_before', ?)", (end_ms,)
+    )
     db.execute("COMMIT")
-    n = int(db.execute("SELECT count(*) FROM readings").fetchone()[0])
     db.close()
-    return n
+    return total
 
 
 async def fill_alerts(store: Store, n: int, now: int, rng: random.Random) -> None:

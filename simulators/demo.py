@@ -221,12 +221,18 @@ def _counts(db: Path) -> str:
         open_alerts = one("SELECT count(*) FROM alerts WHERE state != 'resolved'")
         return (
             f"events {one('SELECT count(*) FROM events')}, "
-            f"readings {one('SELECT count(*) FROM readings')}, "
+            f"readings {one(_READINGS)}, "
             f"alerts {one('SELECT count(*) FROM alerts')} (open {open_alerts}), "
             f"dead letters {one('SELECT count(*) FROM dead_letters')}"
         )
     finally:
         con.close()
+
+
+_READINGS = (
+    "SELECT (SELECT coalesce(sum(n), 0) FROM reading_chunks)"
+    " + (SELECT coalesce(sum(n), 0) FROM reading_log)"
+)
 
 
 @contextlib.contextmanager

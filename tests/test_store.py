@@ -34,14 +34,40 @@ from tests.fixtures.store import (
 )
 
 DAY_MS = 86_400_000
+HOUR_MS = 3_600_000
 T0 = 1_780_000_020_000  # a whole minute (and 1_779_998_400_000 is the hour)
+LAYOUTS = ("logged", "packed", "merged")
+"""Where a test's readings are when it queries them: still in the log (their minutes are not
+over), packed after they were committed, or merged into minutes packed before they came."""
 
 
-async def test_readings_raw_and_rollups(store: Store) -> None:
+@pytest.fixture(params=LAYOUTS)
+def layout(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+async def _before(store: Store, clock: ManualClock, layout: str) -> None:
+    if layout == "merged":  # pack a minute, so the next hour is over when readings come
+        await store.commit(WriteBatch(readings=[Reading("seed", "t", T0 - HOUR_MS, 0.0)]))
+        clock.set_ms(T0 + HOUR_MS)
+        assert await store.pack_closed_minutes() == 1
+
+
+async def _after(store: Store, clock: ManualClock, layout: str) -> None:
+    if layout == "packed":
+        clock.set_ms(T0 + HOUR_MS)
+        assert await store.pack_closed_minutes() >= 1
+
+
+async def test_readings_raw_and_rollups(
+    store: Store, store_clock: ManualClock, layout: str
+) -> None:
+    await _before(store, store_clock, layout)
     values = [float(i % 7) for i in range(150)]  # 150 s from T0: minutes of 60, 60, 30
     readings = make_readings("meter-1", "power_w", T0, values)
     readings.append(Reading("meter-1", "power_w", T0 + 151_000, 1000.0, Quality.BAD))
     await store.commit(WriteBatch(readings=readings))
+    await _after(store, store_clock, layout)
 
     raw = await store.series("meter-1", "power_w", T0, T0 + 200_000)
     assert [p.ts_ms for p in raw] == [T0 + i * 1000 for i in range(150)]  # BAD left out
@@ -66,20 +92,28 @@ async def test_readings_raw_and_rollups(store: Store) -> None:
         await store.series("meter-1", "power_w", T0, T0 + 1, bucket="5m")  # type: ignore[arg-type]
 
 
-async def test_rollups_merge_across_transactions_and_out_of_order(store: Store) -> None:
+async def test_rollups_merge_across_transactions_and_out_of_order(
+    store: Store, store_clock: ManualClock, layout: str
+) -> None:
+    await _before(store, store_clock, layout)
     await store.commit(WriteBatch(readings=make_readings("m", "t", T0 + 30_000, [5.0, 6.0])))
     await store.commit(WriteBatch(readings=make_readings("m", "t", T0, [9.0, 1.0])))  # earlier
+    await _after(store, store_clock, layout)
     (pt,) = await store.series("m", "t", T0, T0 + 60_000, bucket="1m")
     assert pt == SeriesPoint(T0, 4, 1.0, 9.0, 21.0 / 4, 6.0)  # last: value at the latest time
     (hr,) = await store.series("m", "t", T0, T0 + 60_000, bucket="1h")
     assert (hr.count, hr.min, hr.max, hr.last) == (4, 1.0, 9.0, 6.0)
 
 
-async def test_duplicate_readings_do_not_inflate_rollups(store: Store) -> None:
+async def test_duplicate_readings_do_not_inflate_rollups(
+    store: Store, store_clock: ManualClock, layout: str
+) -> None:
+    await _before(store, store_clock, layout)
     await store.commit(WriteBatch(readings=make_readings("m", "t", T0, [1.0, 2.0, 3.0])))
     # re-delivery of two of them plus one new: first write wins, rollup recomputed exactly
     again = make_readings("m", "t", T0 + 1000, [20.0, 30.0, 4.0])
     await store.commit(WriteBatch(readings=again))
+    await _after(store, store_clock, layout)
     raw = await store.series("m", "t", T0, T0 + 60_000)
     assert [p.last for p in raw] == [1.0, 2.0, 3.0, 4.0]
     (pt,) = await store.series("m", "t", T0, T0 + 60_000, bucket="1m")
@@ -88,7 +122,10 @@ async def test_duplicate_readings_do_not_inflate_rollups(store: Store) -> None:
     assert (hr.count, hr.mean, hr.last) == (4, 2.5, 4.0)
 
 
-async def test_late_and_repeated_readings_in_one_transaction(store: Store) -> None:
+async def test_late_and_repeated_readings_in_one_transaction(
+    store: Store, store_clock: ManualClock, layout: str
+) -> None:
+    await _before(store, store_clock, layout)
     # one batch, out of time order, spanning three minutes, with a reading repeated
     rs = [
         Reading("m", "t", T0 + 125_000, 7.0),
@@ -99,6 +136,7 @@ async def test_late_and_repeated_readings_in_one_transaction(store: Store) -> No
         Reading("other", "t", T0 + 6_000, 50.0),
     ]
     await store.commit(WriteBatch(readings=rs))
+    await _after(store, store_clock, layout)
     raw = await store.series("m", "t", T0, T0 + 180_000)
     assert [(p.ts_ms - T0, p.last) for p in raw] == [
         (5_000, 1.0),
@@ -118,6 +156,52 @@ async def test_late_and_repeated_readings_in_one_transaction(store: Store) -> No
     # a window inside a minute: raw is exact, buckets are those starting in it
     assert [p.last for p in await store.series("m", "t", T0 + 6_000, T0 + 65_000)] == [2.0]
     assert len(await store.series("m", "t", T0 + 6_000, T0 + 65_000, bucket="1m")) == 2
+
+
+async def test_a_chart_joins_packed_minutes_and_logged_ones(
+    store: Store, store_clock: ManualClock, store_metrics: Metrics
+) -> None:
+    await store.commit(WriteBatch(readings=make_readings("m", "t", T0, [1.0] * 150)))
+    store_clock.set_ms(T0 + 60_000 + 30_000)  # the first minute is over, with lateness
+    assert await store.pack_closed_minutes() == 1
+    where = await store.read(
+        lambda c: (
+            c.execute("SELECT bucket_ms - ?, n FROM reading_chunks", (T0,)).fetchall(),
+            c.execute("SELECT DISTINCT bucket_ms - ? FROM reading_log", (T0,)).fetchall(),
+        )
+    )
+    assert where == ([(0, 60)], [(60_000,), (120_000,)])
+    assert len(await store.series("m", "t", T0, T0 + 150_000)) == 150
+    (hour,) = await store.series("m", "t", T0, T0 + 150_000, bucket="1h")
+    assert (hour.count, hour.mean) == (150, 1.0)
+    minutes = await store.series("m", "t", T0, T0 + 150_000, bucket="1m")
+    assert [p.count for p in minutes] == [60, 60, 30]
+    # a reading for the packed minute is merged into it, and counted
+    await store.commit(WriteBatch(readings=[Reading("m", "t", T0 + 500, 5.0)]))
+    assert store_metrics.total("store_late_readings_total") == 1
+    (first, *_) = await store.series("m", "t", T0, T0 + 150_000, bucket="1m")
+    assert (first.count, first.max) == (61, 5.0)
+    (hour,) = await store.series("m", "t", T0, T0 + 150_000, bucket="1h")
+    assert (hour.count, hour.max) == (151, 5.0)
+    assert store_metrics.total("store_minutes_packed_total") == 1
+
+
+async def test_a_failed_pack_loses_nothing_and_is_tried_again(
+    store: Store, store_clock: ManualClock, store_metrics: Metrics
+) -> None:
+    await store.commit(WriteBatch(readings=make_readings("m", "t", T0, [1.0, 2.0])))
+    # a stray packed row where the minute must go makes the packing transaction fail
+    stray = "INSERT INTO reading_chunks VALUES (?, 1, 0, x'', x'', x'')"
+    await store._write(lambda c: c.execute(stray, (T0,)))
+    store_clock.set_ms(T0 + HOUR_MS)
+    await store.pack_closed_minutes()
+    assert store_metrics.total("store_pack_failures_total") == 1
+    assert [p.last for p in await store.series("m", "t", T0, T0 + 60_000)] == [1.0, 2.0]
+    await store._write(lambda c: c.execute("DELETE FROM reading_chunks"))
+    assert await store.pack_closed_minutes() == 1
+    assert store_metrics.total("store_minutes_packed_total") == 1
+    (pt,) = await store.series("m", "t", T0, T0 + 60_000, bucket="1m")
+    assert (pt.count, pt.mean) == (2, 1.5)
 
 
 async def test_events_dedup_order_and_filters(store: Store, store_metrics: Metrics) -> None:
@@ -344,6 +428,12 @@ async def test_data_survives_reopen_and_migrations_apply_once_in_order(tmp_path:
         assert len(await store.series("m", "t", T0, T0 + 2000)) == 2
         mode = await store.read(lambda c: c.execute("PRAGMA journal_mode").fetchone()[0])
         assert mode == "wal"
+    # minutes left in the log at close are packed once they are over
+    clock = ManualClock(T0 + HOUR_MS)
+    async with open_store(tmp_path, clock) as store:
+        assert await store.pack_closed_minutes() == 1
+        (pt,) = await store.series("m", "t", T0, T0 + 2000, bucket="1m")
+        assert (pt.count, pt.mean) == (2, 1.5)
 
 
 async def test_commit_after_close_is_refused(tmp_path: Path) -> None:
@@ -406,10 +496,11 @@ async def test_retention_on_the_injected_clock(tmp_path: Path) -> None:
         (minute,) = await store.series("m", "t", day0, day0 + DAY_MS, bucket="1m")
         assert (minute.count, minute.mean) == (2, 1.5)
         assert await store.series("m", "t", day0, day0 + DAY_MS) == []
-        blocks = await store.read(
-            lambda c: c.execute("SELECT count(*) FROM reading_blocks").fetchone()[0]
+        chunks = await store.read(
+            lambda c: c.execute("SELECT count(*) FROM reading_chunks").fetchone()[0]
         )
-        assert blocks == 1  # the old minute's block went with its readings
+        assert chunks == 0  # the old minute's packed readings are gone
+        assert len(await store.series("m", "t", day0, day0 + 6 * DAY_MS)) == 1  # not yet due
         assert [s.event.id for s in await store.events()] == ["new"]
         assert {a.id for a in await store.alerts()} == {"open-old", "ack-old"}  # never unresolved
         assert len(await store.transitions("open-old")) == 1

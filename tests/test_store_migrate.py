@@ -7,9 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from gateway.clock import ManualClock
+from gateway.model import Reading
 from gateway.storage import migrate
+from gateway.storage.batch import WriteBatch
 from gateway.storage.errors import MigrationError
 from gateway.storage.migrate import Migration
+from tests.fixtures.store import open_store
 
 
 def _conn(path: Path) -> sqlite3.Connection:
@@ -50,3 +54,38 @@ def test_discover_finds_every_numbered_file_in_order() -> None:
     assert versions == sorted(set(versions))
     assert versions[:3] == [1, 2, 3]
     assert all(m.sql.strip() for m in found)
+
+
+async def test_readings_of_the_row_layout_are_packed_at_open(tmp_path: Path) -> None:
+    """A database from before migration 0005 (a row per reading) opens with its readings
+    packed into their minutes, the old table gone and the rollups exact."""
+    db = tmp_path / "store.sqlite"
+    conn = _conn(db)
+    migrate.apply_pending(conn, [m for m in migrate.discover() if m.version < 5])
+    t0 = 1_780_000_020_000
+    conn.execute("INSERT INTO series (id, device, metric) VALUES (1, 'm', 't')")
+    rows = [(1, t0 + i * 1000, float(i), 0) for i in range(90)]
+    rows.append((1, t0 + 1000, 50.0, 0))  # a re-delivery: the first stored counts
+    conn.executemany(
+        "INSERT INTO readings (series_id, ts_ms, value, quality) VALUES (?,?,?,?)", rows
+    )
+    conn.execute(  # the old writer's rollup of the first minute, counting the re-delivery
+        "INSERT INTO rollup_1m VALUES (1, ?, 61, 0.0, 59.0, 1820.0, ?, 59.0)", (t0, t0 + 59_000)
+    )
+    conn.close()
+    async with open_store(tmp_path, ManualClock(t0 + 90_000)) as store:
+        raw = await store.series("m", "t", t0, t0 + 90_000)
+        assert [p.last for p in raw] == [float(i) for i in range(90)]
+        minutes = await store.series("m", "t", t0, t0 + 90_000, bucket="1m")
+        assert [(p.count, p.last) for p in minutes] == [(60, 59.0), (30, 89.0)]
+        (hour,) = await store.series("m", "t", t0, t0 + 90_000, bucket="1h")
+        assert (hour.count, hour.max) == (90, 89.0)
+        tables = await store.read(
+            lambda c: {r[0] for r in c.execute("SELECT name FROM sqlite_schema")}
+        )
+        assert "legacy_readings" not in tables
+        assert "reading_blocks" not in tables
+        # later readings of those minutes merge into them
+        await store.commit(WriteBatch(readings=[Reading("m", "t", t0 + 90_500, 7.0)]))
+        minutes = await store.series("m", "t", t0, t0 + 120_000, bucket="1m")
+        assert [p.count for p in minutes] == [60, 31]

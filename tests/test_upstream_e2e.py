@@ -58,12 +58,12 @@ async def stored_readings(path: Path) -> dict[tuple[str, str, int], float]:
             for e in await store.outbox_read(0, 10_000_000)
             if e.reading is not None
         }
-        rows = await store.read(
-            lambda c: c.execute(
-                "SELECT s.device, s.metric, r.ts_ms, r.value FROM readings r"
-                " JOIN series s ON s.id = r.series_id"
-            ).fetchall()
+        names = await store.read(
+            lambda c: c.execute("SELECT device, metric FROM series").fetchall()
         )
+        rows = [
+            (d, m, p.ts_ms, p.last) for d, m in names for p in await store.series(d, m, 0, 2**62)
+        ]
     finally:
         await store.close()
     return {(d, m, ts): v for d, m, ts, v in rows if (d, m, ts) not in unsent}

@@ -34,6 +34,10 @@ class StorageConfig(Section):
     batch_linger_ms: int = Field(20, ge=0)
     """Longest time the writer spends gathering commits that keep arriving into one
     transaction (it stops as soon as they stop; commits queued meanwhile join the next)."""
+    late_readings_s: int = Field(30, ge=0, le=3600)
+    """Seconds after a minute ends (by the gateway clock) that its readings are still logged as
+    they come; then the minute is packed per series with its rollups. A reading for a packed
+    minute is merged into it (correct, but it costs a rewrite of that series' minute)."""
     readers: int = Field(2, ge=1, le=16)
     """Reader connections (each in its own thread) serving queries while the writer writes."""
     retention: Retention = Retention()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+import numpy as np
+
 from gateway.model import (
     Alert,
     AlertState,
@@ -16,8 +18,8 @@ from gateway.model import (
     Severity,
 )
 from gateway.storage import codec
+from gateway.storage.columns import BAD, HOUR_MS, MINUTE_MS, Columns, aggregate, canonical
 from gateway.storage.records import OutboxEntry, SeriesPoint, StoredDeadLetter, StoredEvent
-from gateway.storage.rollups import HOUR_MS, MINUTE_MS
 
 _TOP = "\U0010ffff"
 
@@ -34,18 +36,22 @@ _BUCKETS = (
     "WITH RECURSIVE k(b) AS (SELECT :first UNION ALL SELECT b + :width FROM k"
     " WHERE b + :width < :last)"
 )
-_RAW = (
-    _BUCKETS + " SELECT r.ts_ms, r.value FROM k"
-    " CROSS JOIN reading_blocks AS bl ON bl.bucket_ms = k.b AND bl.series_id = :s"
-    " CROSS JOIN readings AS r ON r.id BETWEEN bl.first_id AND bl.last_id"
-    " WHERE +r.series_id = :s AND r.ts_ms - r.ts_ms % 60000 = bl.bucket_ms"
-    " AND r.ts_ms >= :since AND r.ts_ms < :until AND r.quality < 2"
-    " ORDER BY r.ts_ms, r.id"
+_CHUNKS = (
+    _BUCKETS + " SELECT c.bucket_ms, c.n, c.offsets, c.val, c.qual FROM k"
+    " CROSS JOIN reading_chunks AS c ON c.bucket_ms = k.b AND c.series_id = :s"
+    " ORDER BY c.bucket_ms"
 )
 _ROLLUP = (
-    _BUCKETS + " SELECT r.bucket_ms, r.n, r.vmin, r.vmax, r.vsum, r.vlast FROM k"
+    _BUCKETS + " SELECT r.bucket_ms, r.n, r.vmin, r.vmax, r.vsum, r.last_ts_ms, r.vlast FROM k"
     " CROSS JOIN {table} AS r ON r.bucket_ms = k.b AND r.series_id = :s ORDER BY r.bucket_ms"
 )
+_LOG = (
+    "SELECT sid, ts, val, qual FROM reading_log WHERE bucket_ms >= ? AND bucket_ms < ? ORDER BY id"
+)
+_WIDTHS = {"raw": MINUTE_MS, "1m": MINUTE_MS, "1h": HOUR_MS}
+
+Agg = tuple[int, float, float, float, int, float]
+"""n, min, max, sum, time of the last value, last value."""
 
 
 def _window(
@@ -65,42 +71,76 @@ def _window(
 def series_points(
     conn: sqlite3.Connection, sid: int, since_ms: int, until_ms: int, bucket: str
 ) -> list[SeriesPoint]:
-    if bucket == "raw":
-        return _raw_points(conn, sid, since_ms, until_ms)
-    width = {"1m": MINUTE_MS, "1h": HOUR_MS}.get(bucket)
+    """Packed minutes and rollups, plus the minutes still in the log (see
+    `gateway.storage.readings`), read in one snapshot: a minute is in one of them."""
+    width = _WIDTHS.get(bucket)
     if width is None:
         raise ValueError(f"unknown bucket {bucket!r}: use 'raw', '1m' or '1h'")
-    table = f"rollup_{bucket}"
-    window = _window(conn, table, width, since_ms, until_ms)
-    if window is None:
-        return []
-    params = {"s": sid, "first": window[0], "last": window[1], "width": width}
-    rows = conn.execute(_ROLLUP.format(table=table), params)
-    return [SeriesPoint(b, n, lo, hi, s / n, last) for b, n, lo, hi, s, last in rows]
+    conn.execute("BEGIN")
+    try:
+        if bucket == "raw":
+            return _raw_points(conn, sid, since_ms, until_ms)
+        return _bucket_points(conn, sid, since_ms, until_ms, bucket=bucket, width=width)
+    finally:
+        conn.execute("COMMIT")
+
+
+def _logged(conn: sqlite3.Connection, sid: int, first_ms: int, last_ms: int) -> Columns:
+    """The series' readings in the log's minutes [first_ms, last_ms), canonical."""
+    parts = []
+    for row in conn.execute(_LOG, (first_ms, last_ms)):
+        c = Columns.from_log(*row)
+        parts.append(c.take(c.sid == sid))
+    return canonical(Columns.concat(parts))
 
 
 def _raw_points(
     conn: sqlite3.Connection, sid: int, since_ms: int, until_ms: int
 ) -> list[SeriesPoint]:
-    """Raw readings through their blocks; a re-delivered reading (same time) counts once."""
-    window = _window(conn, "reading_blocks", MINUTE_MS, since_ms, until_ms)
-    if window is None:
+    """Raw readings; a re-delivered reading (same time) counts once, BAD ones not at all."""
+    parts = []
+    window = _window(conn, "reading_chunks", MINUTE_MS, since_ms, until_ms)
+    if window is not None:
+        params = {"s": sid, "first": window[0], "last": window[1], "width": MINUTE_MS}
+        parts.append(Columns.from_chunks(sid, conn.execute(_CHUNKS, params).fetchall()))
+    parts.append(_logged(conn, sid, since_ms - since_ms % MINUTE_MS, until_ms))
+    c = Columns.concat(parts)
+    c = c.take((c.ts >= since_ms) & (c.ts < until_ms) & (c.qual < BAD))
+    c = c.take(np.argsort(c.ts, kind="stable"))
+    values = zip(c.ts.tolist(), c.val.tolist(), strict=True)
+    return [SeriesPoint(t, 1, v, v, v, v) for t, v in values]
+
+
+def _bucket_points(
+    conn: sqlite3.Connection, sid: int, since_ms: int, until_ms: int, *, bucket: str, width: int
+) -> list[SeriesPoint]:
+    """Buckets starting in [since_ms rounded down, until_ms): rollups of packed minutes,
+    merged with the aggregates of the logged ones."""
+    table = f"rollup_{bucket}"
+    first = since_ms - since_ms % width
+    if until_ms <= first:
         return []
-    params = {
-        "s": sid,
-        "since": since_ms,
-        "until": until_ms,
-        "first": window[0],
-        "last": window[1],
-        "width": MINUTE_MS,
-    }
-    out: list[SeriesPoint] = []
-    prev = None
-    for ts, v in conn.execute(_RAW, params):
-        if ts != prev:
-            out.append(SeriesPoint(ts, 1, v, v, v, v))
-            prev = ts
-    return out
+    points: dict[int, Agg] = {}
+    window = _window(conn, table, width, since_ms, until_ms)
+    if window is not None:
+        params = {"s": sid, "first": window[0], "last": window[1], "width": width}
+        for b, n, lo, hi, total, last_ts, last in conn.execute(_ROLLUP.format(table=table), params):
+            points[b] = (n, lo, hi, total, last_ts, last)
+    end = until_ms - 1 - (until_ms - 1) % width + width  # the end of the last bucket
+    logged = aggregate(_logged(conn, sid, first, end), width).rows()
+    for _, b, n, lo, hi, total, last_ts, last in logged:
+        agg = (n, lo, hi, total, last_ts, last)
+        prev = points.get(b)
+        points[b] = agg if prev is None else _merge(prev, agg)
+    return [
+        SeriesPoint(b, n, lo, hi, total / n, last)
+        for b, (n, lo, hi, total, _, last) in sorted(points.items())
+    ]
+
+
+def _merge(a: Agg, b: Agg) -> Agg:
+    later = b if b[4] >= a[4] else a
+    return (a[0] + b[0], min(a[1], b[1]), max(a[2], b[2]), a[3] + b[3], later[4], later[5])
 
 
 def events(

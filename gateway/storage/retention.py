@@ -65,7 +65,7 @@ def builtin_rules(r: Retention) -> list[Rule]:
 
 SERIES_CLASSES = (
     # data class, table, bucket width, window deleted per transaction
-    ("raw_readings", "reading_blocks", 60_000, 3_600_000),
+    ("raw_readings", "reading_chunks", 60_000, 3_600_000),
     ("rollup_1m", "rollup_1m", 60_000, 3_600_000),
     ("rollup_1h", "rollup_1h", 3_600_000, DAY_MS),
 )
@@ -82,26 +82,22 @@ def series_days(r: Retention) -> dict[str, int]:
 def delete_oldest(
     conn: sqlite3.Connection, table: str, window_ms: int, before_ms: int
 ) -> tuple[int, bool]:
-    """Delete the oldest `window_ms` of buckets of `table` that start before `before_ms`
-    (for `reading_blocks`, with their readings); return (rows deleted, whether more remain).
+    """Delete the oldest `window_ms` of buckets of `table` that start before `before_ms`;
+    return (rows deleted, whether more remain). For `reading_chunks` the count is of readings.
 
     The tables are keyed time first, so this is a range at the start of the B-tree."""
     lo = conn.execute(f"SELECT min(bucket_ms) FROM {table}").fetchone()[0]
     if lo is None or lo >= before_ms:
         return 0, False
     hi = min(lo + window_ms, before_ms)
-    if table == "reading_blocks":
+    if table == "reading_chunks":
         deleted = conn.execute(
-            "DELETE FROM readings WHERE id IN (SELECT r.id FROM reading_blocks AS b"
-            " CROSS JOIN readings AS r ON r.id BETWEEN b.first_id AND b.last_id"
-            " WHERE b.bucket_ms < :hi AND +r.series_id = b.series_id"
-            " AND r.ts_ms - r.ts_ms % 60000 = b.bucket_ms)",
-            {"hi": hi},
-        ).rowcount
-        conn.execute("DELETE FROM reading_blocks WHERE bucket_ms < ?", (hi,))
+            "SELECT coalesce(sum(n), 0) FROM reading_chunks WHERE bucket_ms < ?", (hi,)
+        ).fetchone()[0]
+        conn.execute("DELETE FROM reading_chunks WHERE bucket_ms < ?", (hi,))
     else:
         deleted = conn.execute(f"DELETE FROM {table} WHERE bucket_ms < ?", (hi,)).rowcount
-    return deleted, hi < before_ms
+    return int(deleted), hi < before_ms
 
 
 def run_rule_once(conn: sqlite3.Connection, rule: Rule, cutoff_ms: int) -> int:

@@ -87,6 +87,10 @@ PAGE_SIZE = 4096
 alert) write little to the WAL; readings are appended, so larger pages would not pay."""
 
 
+PACK_INTERVAL_S = 5.0
+"""How often the store checks for minutes to pack while no commits come."""
+
+
 @dataclass(slots=True)
 class _Job:
     future: asyncio.Future[Any]
@@ -99,7 +103,7 @@ class _Job:
 _STOP = object()
 
 
-def _connect_writer(config: StorageConfig, metrics: Metrics) -> SyncWriter:
+def _connect_writer(config: StorageConfig, metrics: Metrics, clock: Clock) -> SyncWriter:
     conn = sqlite3.connect(config.path, isolation_level=None, check_same_thread=False)
     try:
         if conn.execute("PRAGMA page_count").fetchone()[0] == 0:
@@ -113,9 +117,18 @@ def _connect_writer(config: StorageConfig, metrics: Metrics) -> SyncWriter:
         conn.execute("PRAGMA journal_size_limit=67108864")
         conn.execute("PRAGMA temp_store=MEMORY")
         migrate.apply_pending(conn, migrate.discover())
-        return SyncWriter(
-            conn, metrics, outbox=config.outbox, outbox_max_rows=config.outbox_max_rows
+        writer = SyncWriter(
+            conn,
+            metrics,
+            now_ms=clock.now_ms,
+            late_ms=config.late_readings_s * 1000,
+            outbox=config.outbox,
+            outbox_max_rows=config.outbox_max_rows,
         )
+        converted = writer.convert_legacy()
+        if converted:
+            log.info("packed %d readings stored before the packed layout", converted)
+        return writer
     except BaseException:
         conn.close()
         raise
@@ -180,6 +193,7 @@ class Store:
         self._retention_rules: list[retention.Rule] = []
         self._writer_task: asyncio.Task[None] | None = None
         self._retention_task: asyncio.Task[None] | None = None
+        self._pack_task: asyncio.Task[None] | None = None
         metrics.gauge_callback(
             "store_queue_rows",
             lambda: {(): float(self._queued_rows)},
@@ -194,14 +208,18 @@ class Store:
         metrics: Metrics,
         *,
         retention_loop: bool = True,
+        pack_loop: bool = True,
     ) -> Store:
         """Open (creating if needed) the database, apply pending migrations, start the writer
-        (and, unless `retention_loop=False`, the retention loop on `clock`)."""
+        (and, unless turned off, the retention loop and the loop packing minutes that are
+        over, on `clock`; commits also pack them)."""
         config.path.parent.mkdir(parents=True, exist_ok=True)
         loop = asyncio.get_running_loop()
         write_thread = ThreadPoolExecutor(1, thread_name_prefix="store-writer")
         try:
-            writer = await loop.run_in_executor(write_thread, _connect_writer, config, metrics)
+            writer = await loop.run_in_executor(
+                write_thread, _connect_writer, config, metrics, clock
+            )
         except BaseException:
             write_thread.shutdown(wait=True)
             raise
@@ -214,6 +232,8 @@ class Store:
             readers=_Readers(config.path, config.readers),
         )
         store._writer_task = asyncio.create_task(store._writer_loop(), name="store-writer")
+        if pack_loop:
+            store._pack_task = asyncio.create_task(store._pack_loop(), name="store-pack")
         if retention_loop:
             store._retention_task = asyncio.create_task(
                 store._retention_loop(), name="store-retention"
@@ -229,10 +249,11 @@ class Store:
         if self._closing:
             return
         self._closing = True
-        if self._retention_task is not None:
-            self._retention_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._retention_task
+        for task in (self._retention_task, self._pack_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         self._queue.put_nowait(_STOP)
         if self._writer_task is not None:
             await self._writer_task
@@ -329,6 +350,23 @@ class Store:
             return
         if not job.future.done():
             job.future.set_result(result)
+
+    async def pack_closed_minutes(self) -> int:
+        """Pack every minute of readings that is over by the store's clock (the writer also
+        does so before a commit and every few seconds); return how many were due."""
+        if self._closing:
+            raise StoreClosedError("the store is closed")
+        loop = asyncio.get_running_loop()
+        due = len(self._sync.readings.due(self.clock.now_ms()))
+        while await loop.run_in_executor(self._write_thread, self._sync.pack_due):
+            pass
+        return due
+
+    async def _pack_loop(self) -> None:
+        while True:
+            await self.clock.sleep(PACK_INTERVAL_S)
+            if self._sync.readings.due(self.clock.now_ms()):
+                await self.pack_closed_minutes()
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -478,7 +516,8 @@ class Store:
     async def run_retention(self) -> dict[str, int]:
         """Delete what is past retention on the store's clock; return rows deleted per class.
 
-        Rollups are maintained at commit, so nothing needs rolling up here."""
+        Minutes that are over are packed first: retention deletes packed readings."""
+        await self.pack_closed_minutes()
         now = self.clock.now_ms()
         r = self.config.retention
         out: dict[str, int] = {}

@@ -3,20 +3,23 @@ connection, in the dedicated writer thread. `gateway.storage.store` feeds it fro
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import time
 from collections.abc import Callable
-from operator import itemgetter
 from typing import Any, TypeVar
 
 from gateway.metrics import Metrics
-from gateway.storage import codec, rollups
+from gateway.storage import codec
 from gateway.storage.batch import CommitResult, WriteBatch
+from gateway.storage.columns import Columns
 from gateway.storage.errors import StoreError, StoreFullError
+from gateway.storage.readings import ReadingsPath
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-_INSERT_READING = "INSERT INTO readings (series_id, ts_ms, value, quality) VALUES (?, ?, ?, ?)"
 _INSERT_EVENT = (
     "INSERT OR IGNORE INTO events (id, device, kind, ts_ms, received_ms, data)"
     " VALUES (?, ?, ?, ?, ?, ?)"
@@ -41,9 +44,8 @@ _INSERT_DEAD = (
     "INSERT INTO dead_letters (ts_ms, source, device, topic, payload, payload_size, reason)"
     " VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
-_OUTBOX_READINGS = (
-    "INSERT INTO outbox (kind, series_id, ts_ms, value, quality)"
-    " SELECT 0, series_id, ts_ms, value, quality FROM readings WHERE id >= ? ORDER BY id"
+_OUTBOX_READING = (
+    "INSERT INTO outbox (kind, series_id, ts_ms, value, quality) VALUES (0, ?, ?, ?, ?)"
 )
 _OUTBOX_EVENT = "INSERT INTO outbox (kind, event_rowid) VALUES (1, ?)"
 
@@ -77,11 +79,15 @@ class SyncWriter:
         conn: sqlite3.Connection,
         metrics: Metrics,
         *,
+        now_ms: Callable[[], int],
+        late_ms: int,
         outbox: bool,
         outbox_max_rows: int,
     ) -> None:
         self.conn = conn
         self.metrics = metrics
+        self.now_ms = now_ms
+        self.readings = ReadingsPath(conn, late_ms)
         self.outbox = outbox
         self.outbox_max_rows = outbox_max_rows
         self.series: dict[tuple[str, str], int] = {
@@ -93,7 +99,10 @@ class SyncWriter:
         self.outbox_shed = 0
         self._sync_full: bool | None = None
         self._new_series: list[tuple[str, str]] = []
-        self._rows: list[tuple[int, int, float, int]] = []
+        self._sid: list[int] = []
+        self._ts: list[int] = []
+        self._val: list[float] = []
+        self._qual: list[int] = []
 
     # -- transactions ---------------------------------------------------------------------
 
@@ -108,7 +117,12 @@ class SyncWriter:
 
     def apply(self, batches: list[WriteBatch]) -> list[CommitResult | StoreError]:
         """Commit `batches` in one transaction. If it fails and holds several batches, each is
-        retried alone so that one bad batch fails only its own caller."""
+        retried alone so that one bad batch fails only its own caller.
+
+        Due minutes are packed first (one bounded transaction), so readings of a minute that
+        just closed are merged into it rather than logged."""
+        if self.readings.due(self.now_ms()):
+            self.pack_due()
         try:
             return list(self._commit(batches))
         except Exception as exc:
@@ -143,13 +157,14 @@ class SyncWriter:
         shed = self.outbox_shed
         counts = dict.fromkeys(CLASSES, 0)
         self._new_series = []
-        self._rows = []
+        self._sid, self._ts, self._val, self._qual = [], [], [], []
+        minutes: set[int] = set()
         conn = self.conn
         try:
             conn.execute("BEGIN IMMEDIATE")
             results = [self._apply_one(b, counts) for b in batches]
-            if self._rows:
-                self._append_readings()
+            if self._ts:
+                minutes = self._append_readings()
             self._bound_outbox()
             conn.execute("COMMIT")
         except BaseException:
@@ -162,6 +177,7 @@ class SyncWriter:
                 shed,
             )
             raise
+        self.readings.committed(minutes)
         elapsed = time.perf_counter() - started
         m = self.metrics
         for cls, n in counts.items():
@@ -211,22 +227,57 @@ class SyncWriter:
         self._new_series.append(key)
         return sid
 
-    def _append_readings(self) -> None:
-        """Append the transaction's readings grouped by series (a stable sort keeps their
-        order within a series), then their blocks, rollups and outbox rows."""
-        conn = self.conn
-        rows = self._rows
-        rows.sort(key=itemgetter(0))
-        first = int(conn.execute("SELECT coalesce(max(id), 0) + 1 FROM readings").fetchone()[0])
-        conn.executemany(_INSERT_READING, rows)
-        if rollups.flush(conn, first):
+    def _append_readings(self) -> set[int]:
+        """Store the transaction's readings (see `gateway.storage.readings`) and their outbox
+        rows; return the log minutes they added."""
+        minutes, late = self.readings.write(Columns.of(self._sid, self._ts, self._val, self._qual))
+        if late:
             self.metrics.inc(
-                "store_rollup_recomputes_total",
-                help_="Transactions whose readings may repeat stored ones (minutes recomputed)",
+                "store_late_readings_total",
+                late,
+                "Readings merged into minutes already packed (arrived after late_readings_s)",
             )
         if self.outbox:
-            conn.execute(_OUTBOX_READINGS, (first,))
-            self._outbox_added(len(rows))
+            self.conn.executemany(
+                _OUTBOX_READING, zip(self._sid, self._ts, self._val, self._qual, strict=True)
+            )
+            self._outbox_added(len(self._ts))
+        return minutes
+
+    # -- packing ------------------------------------------------------------------------------
+
+    def pack_due(self, max_readings: int = 200_000) -> int:
+        """Pack minutes that are over, in one transaction of about `max_readings` at most;
+        return how many minutes are still due. A failure is logged and counted: the readings
+        stay in the log (queries still find them) and packing is tried again later."""
+        self._set_sync(False)
+        conn = self.conn
+        started = time.perf_counter()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            minutes, closed_before, n = self.readings.pack(self.now_ms(), max_readings)
+            conn.execute("COMMIT")
+        except Exception as exc:
+            self._rollback()
+            err = wrap_error(exc, "packing readings")
+            log.error("%s", err)
+            self.metrics.inc("store_pack_failures_total", help_="Failed packing transactions")
+            return 0
+        self.readings.packed(minutes, closed_before)
+        m = self.metrics
+        m.inc("store_minutes_packed_total", len(minutes), "Minutes of readings packed")
+        m.inc("store_readings_packed_total", n, "Readings packed per series and minute")
+        m.inc("store_pack_seconds_total", time.perf_counter() - started, "Time spent packing")
+        return len(self.readings.due(self.now_ms()))
+
+    def convert_legacy(self, size: int = 100_000) -> int:
+        """Pack readings stored before the packed layout, a transaction per `size`."""
+        total = 0
+        while True:
+            n = self.run(lambda _: self.readings.convert_legacy(size), durable=False)
+            total += n
+            if n == 0:
+                return total
 
     def _apply_one(self, b: WriteBatch, counts: dict[str, int]) -> CommitResult:
         conn = self.conn
@@ -234,16 +285,12 @@ class SyncWriter:
         if b.readings:
             get = self.series.get
             add_series = self._series_id
-            self._rows += [
-                (
-                    get((r.device, r.metric)) or add_series((r.device, r.metric)),
-                    r.ts_ms,
-                    r.value,
-                    r.quality,
-                )
-                for r in b.readings
-            ]
-            counts["readings"] += len(b.readings)
+            rs = b.readings
+            self._sid += [get((r.device, r.metric)) or add_series((r.device, r.metric)) for r in rs]
+            self._ts += [r.ts_ms for r in rs]
+            self._val += [r.value for r in rs]
+            self._qual += [r.quality for r in rs]
+            counts["readings"] += len(rs)
         if b.events:
             flags: list[bool] = []
             for e in b.events:
