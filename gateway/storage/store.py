@@ -17,12 +17,11 @@ crash or `kill -9` of the process (the WAL is in the OS page cache, recovered at
 but the last ones may be lost on a power loss; the next FULL commit also syncs them. In every
 case SQLite's atomic commit keeps the file consistent: a transaction is wholly there or absent.
 
-Readings are appended (the cheapest insert SQLite has), grouped by series per transaction;
-`reading_blocks` records each (series, minute)'s id range, and the 1-minute / 1-hour rollups are
-merged in the same transaction (see `gateway.storage.rollups`), so charts read rollups and raw
-queries read id ranges: neither scans the table. A re-delivered reading (same series and time)
-is stored again but counted once, by the raw query and by the rollups. Events are deduplicated
-by id (`CommitResult.new_events`).
+Readings are logged as a few column blobs per transaction, and packed per series and minute,
+with their 1-minute and 1-hour rollups, once the minute is over (`gateway.storage.readings`):
+charts read rollups, raw queries read a series' packed minutes, and the minutes still in the
+log are read from there. A re-delivered reading (same series and time) counts once, in the raw
+query and in the rollups. Events are deduplicated by id (`CommitResult.new_events`).
 
 Upstream outbox (`storage.outbox`): every reading and every new event also gets an outbox row
 in the same transaction; the upstream sender reads them in order (`outbox_read`) and deletes
