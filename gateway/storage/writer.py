@@ -3,6 +3,8 @@ connection, in the dedicated writer thread. `gateway.storage.store` feeds it fro
 
 from __future__ import annotations
 
+import itertools
+import json
 import logging
 import sqlite3
 import time
@@ -10,23 +12,21 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from gateway.metrics import Metrics
+from gateway.model import Event
 from gateway.storage import codec
 from gateway.storage.batch import CommitResult, WriteBatch
 from gateway.storage.columns import Columns
 from gateway.storage.errors import StoreError, StoreFullError
+from gateway.storage.inserts import insert_rows
 from gateway.storage.readings import ReadingsPath
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-_INSERT_EVENT = (
-    "INSERT OR IGNORE INTO events (id, device, kind, ts_ms, received_ms, data)"
-    " VALUES (?, ?, ?, ?, ?, ?)"
-)
-_INSERT_STATUS = (
-    "INSERT INTO status_history (device, ts_ms, online, mode, detail) VALUES (?, ?, ?, ?, ?)"
-)
+_EVENTS = "INSERT INTO events (id, device, kind, ts_ms, received_ms, data)"
+_STORED_EVENTS = "SELECT id FROM events WHERE id IN (SELECT value FROM json_each(?))"
+_STATUSES = "INSERT INTO status_history (device, ts_ms, online, mode, detail)"
 _UPSERT_LATEST = (
     "INSERT INTO device_latest (device, ts_ms, online, mode, detail) VALUES (?, ?, ?, ?, ?)"
     " ON CONFLICT (device) DO UPDATE SET ts_ms = excluded.ts_ms, online = excluded.online,"
@@ -36,18 +36,16 @@ _UPSERT_ALERT = (
     f"INSERT OR REPLACE INTO alerts ({codec.ALERT_COLUMNS})"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_INSERT_TRANSITION = (
-    f"INSERT INTO alert_transitions ({codec.TRANSITION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-)
-_INSERT_AUDIT = f"INSERT INTO audit ({codec.AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?)"
-_INSERT_DEAD = (
+_TRANSITIONS = f"INSERT INTO alert_transitions ({codec.TRANSITION_COLUMNS})"
+_AUDIT = f"INSERT INTO audit ({codec.AUDIT_COLUMNS})"
+_DEAD_LETTERS = (
     "INSERT INTO dead_letters (ts_ms, source, device, topic, payload, payload_size, reason)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
-_OUTBOX_READING = (
-    "INSERT INTO outbox (kind, series_id, ts_ms, value, quality) VALUES (0, ?, ?, ?, ?)"
+_OUTBOX_READINGS = "INSERT INTO outbox (kind, series_id, ts_ms, value, quality)"
+_OUTBOX_EVENTS = (
+    "INSERT INTO outbox (kind, event_rowid) SELECT 1, rowid FROM events WHERE rowid > ?"
+    " ORDER BY rowid"
 )
-_OUTBOX_EVENT = "INSERT INTO outbox (kind, event_rowid) VALUES (1, ?)"
 
 CLASSES = (
     "readings",
@@ -238,10 +236,9 @@ class SyncWriter:
                 "Readings merged into minutes already packed (arrived after late_readings_s)",
             )
         if self.outbox:
-            self.conn.executemany(
-                _OUTBOX_READING, zip(self._sid, self._ts, self._val, self._qual, strict=True)
-            )
-            self._outbox_added(len(self._ts))
+            rows = list(zip(itertools.repeat(0), self._sid, self._ts, self._val, self._qual))
+            insert_rows(self.conn, _OUTBOX_READINGS, rows)
+            self._outbox_added(len(rows))
         return minutes
 
     # -- packing ------------------------------------------------------------------------------
@@ -292,44 +289,57 @@ class SyncWriter:
             self._qual += [r.quality for r in rs]
             counts["readings"] += len(rs)
         if b.events:
-            flags: list[bool] = []
-            for e in b.events:
-                cur = conn.execute(_INSERT_EVENT, codec.event_row(e))
-                new = cur.rowcount == 1
-                flags.append(new)
-                if new and self.outbox:
-                    conn.execute(_OUTBOX_EVENT, (cur.lastrowid,))
-                    self._outbox_added(1)
-            new_events = tuple(flags)
-            n_new = sum(flags)
+            new_events = self._insert_events(b.events)
+            n_new = sum(new_events)
             counts["events"] += n_new
-            if n_new != len(flags):
+            if n_new != len(new_events):
                 self.metrics.inc(
                     "store_events_duplicate_total",
-                    len(flags) - n_new,
+                    len(new_events) - n_new,
                     "Events already stored (same id), ignored",
                 )
         if b.statuses:
             rows_s = [codec.status_row(s) for s in b.statuses]
-            conn.executemany(_INSERT_STATUS, rows_s)
+            insert_rows(conn, _STATUSES, rows_s)
             conn.executemany(_UPSERT_LATEST, rows_s)
             counts["statuses"] += len(rows_s)
         if b.alerts:
             conn.executemany(_UPSERT_ALERT, [codec.alert_row(a) for a in b.alerts])
             counts["alerts"] += len(b.alerts)
         if b.transitions:
-            conn.executemany(_INSERT_TRANSITION, [codec.transition_row(t) for t in b.transitions])
+            insert_rows(conn, _TRANSITIONS, [codec.transition_row(t) for t in b.transitions])
             counts["transitions"] += len(b.transitions)
         if b.audit:
-            conn.executemany(_INSERT_AUDIT, [codec.audit_row(a) for a in b.audit])
+            insert_rows(conn, _AUDIT, [codec.audit_row(a) for a in b.audit])
             counts["audit"] += len(b.audit)
         if b.dead_letters:
-            conn.executemany(_INSERT_DEAD, [codec.dead_letter_row(d) for d in b.dead_letters])
+            insert_rows(conn, _DEAD_LETTERS, [codec.dead_letter_row(d) for d in b.dead_letters])
             counts["dead_letters"] += len(b.dead_letters)
         for statement, params in b.sql:
             conn.executemany(statement, params)
             counts["sql"] += len(params)
         return CommitResult(new_events=new_events)
+
+    def _insert_events(self, events: list[Event]) -> tuple[bool, ...]:
+        """Insert the events not stored yet (by id; the first of a repeated id in `events`);
+        return which were new, and give the new ones outbox rows in the same order."""
+        conn = self.conn
+        stored = {r[0] for r in conn.execute(_STORED_EVENTS, (json.dumps([e.id for e in events]),))}
+        flags: list[bool] = []
+        rows = []
+        for e in events:
+            new = e.id not in stored
+            flags.append(new)
+            if new:
+                stored.add(e.id)
+                rows.append(codec.event_row(e))
+        if rows:
+            before = conn.execute("SELECT coalesce(max(rowid), 0) FROM events").fetchone()[0]
+            insert_rows(conn, _EVENTS, rows)
+            if self.outbox:
+                conn.execute(_OUTBOX_EVENTS, (before,))
+                self._outbox_added(len(rows))
+        return tuple(flags)
 
     # -- outbox -----------------------------------------------------------------------------
 
