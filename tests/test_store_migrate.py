@@ -13,7 +13,7 @@ from gateway.storage import migrate
 from gateway.storage.batch import WriteBatch
 from gateway.storage.errors import MigrationError
 from gateway.storage.migrate import Migration
-from tests.fixtures.store import open_store
+from tests.fixtures.store import open_store, storage_config
 
 
 def _conn(path: Path) -> sqlite3.Connection:
@@ -89,3 +89,25 @@ async def test_readings_of_the_row_layout_are_packed_at_open(tmp_path: Path) -> 
         await store.commit(WriteBatch(readings=[Reading("m", "t", t0 + 90_500, 7.0)]))
         minutes = await store.series("m", "t", t0, t0 + 120_000, bucket="1m")
         assert [p.count for p in minutes] == [60, 31]
+
+
+async def test_an_outbox_from_before_packed_rows_is_read_and_acknowledged(tmp_path: Path) -> None:
+    """Outbox rows of one reading each (before migration 0006) are still forwarded, in order
+    with the packed rows written after it."""
+    conn = _conn(tmp_path / "store.sqlite")
+    migrate.apply_pending(conn, [m for m in migrate.discover() if m.version < 6])
+    conn.execute("INSERT INTO series (id, device, metric) VALUES (1, 'm', 't')")
+    conn.executemany(
+        "INSERT INTO outbox (kind, series_id, ts_ms, value, quality) VALUES (0, 1, ?, ?, 0)",
+        [(1000, 1.0), (2000, 2.0)],
+    )
+    conn.close()
+    config = storage_config(tmp_path, outbox=True)
+    async with open_store(config, ManualClock(1_780_000_000_000)) as store:
+        assert (await store.outbox_backlog()).backlog == 2
+        await store.commit(WriteBatch(readings=[Reading("m", "t", 3000, 3.0)]))
+        entries = await store.outbox_read()
+        assert [e.reading.value for e in entries if e.reading] == [1.0, 2.0, 3.0]
+        assert entries[0].seq < entries[1].seq < entries[2].seq
+        assert await store.outbox_ack(entries[1].seq) == 2
+        assert [e.seq for e in await store.outbox_read()] == [entries[2].seq]

@@ -13,13 +13,11 @@ from gateway.model import (
     AlertTransition,
     AuditRecord,
     DeviceStatus,
-    Quality,
-    Reading,
     Severity,
 )
 from gateway.storage import codec
 from gateway.storage.columns import BAD, HOUR_MS, MINUTE_MS, Columns, aggregate, canonical
-from gateway.storage.records import OutboxEntry, SeriesPoint, StoredDeadLetter, StoredEvent
+from gateway.storage.records import SeriesPoint, StoredDeadLetter, StoredEvent
 
 _TOP = "\U0010ffff"
 
@@ -302,26 +300,3 @@ def dead_letters(
 def dead_letter_counts(conn: sqlite3.Connection) -> dict[str, int]:
     rows = conn.execute("SELECT coalesce(device, ''), count(*) FROM dead_letters GROUP BY 1")
     return {str(d): int(n) for d, n in rows}
-
-
-def outbox_read(conn: sqlite3.Connection, after: int, limit: int) -> list[OutboxEntry]:
-    rows = conn.execute(
-        "SELECT o.seq, o.kind, s.device, s.metric, o.ts_ms, o.value, o.quality,"
-        " e.rowid, e.id, e.device, e.kind, e.ts_ms, e.received_ms, e.data"
-        " FROM outbox o LEFT JOIN series s ON s.id = o.series_id"
-        " LEFT JOIN events e ON e.rowid = o.event_rowid"
-        " WHERE o.seq > ? ORDER BY o.seq LIMIT ?",
-        (after, limit),
-    )
-    out: list[OutboxEntry] = []
-    for seq, kind, device, metric, ts_ms, value, quality, *ev in rows:
-        if kind == 0 and device is not None:
-            out.append(
-                OutboxEntry(seq, reading=Reading(device, metric, ts_ms, value, Quality(quality)))
-            )
-        elif kind == 1 and ev[0] is not None:
-            rowid, event = codec.event_from_row(tuple(ev))
-            out.append(OutboxEntry(seq, event=StoredEvent(rowid, event)))
-        else:
-            out.append(OutboxEntry(seq))  # its event is gone (retention): skip and ack
-    return out

@@ -23,9 +23,10 @@ charts read rollups, raw queries read a series' packed minutes, and the minutes 
 log are read from there. A re-delivered reading (same series and time) counts once, in the raw
 query and in the rollups. Events are deduplicated by id (`CommitResult.new_events`).
 
-Upstream outbox (`storage.outbox`): every reading and every new event also gets an outbox row
-in the same transaction; the upstream sender reads them in order (`outbox_read`) and deletes
-what it delivered (`outbox_ack`). The outbox is bounded (`outbox_max_rows`): past the bound the
+Upstream outbox (`storage.outbox`): every reading and every new event also gets an outbox
+entry in the same transaction (a transaction's readings share one row: `gateway.storage.outbox`);
+the upstream sender reads them in order (`outbox_read`) and deletes what it delivered
+(`outbox_ack`). The outbox is bounded (`outbox_max_rows`): past the bound the
 oldest readings leave the outbox (never events; they stay in the store), counted.
 """
 
@@ -55,6 +56,7 @@ from gateway.model import (
     Severity,
 )
 from gateway.storage import migrate, queries, retention
+from gateway.storage import outbox as outbox_table
 from gateway.storage.batch import CommitResult, WriteBatch
 from gateway.storage.errors import StoreClosedError, StoreError
 from gateway.storage.records import (
@@ -482,7 +484,7 @@ class Store:
         """Outbox entries with seq > `after`, in order ([] when the outbox is off)."""
         if not self.config.outbox:
             return []
-        return await self.read(partial(queries.outbox_read, after=after, limit=limit))
+        return await self.read(partial(outbox_table.read, after=after, limit=limit))
 
     async def outbox_ack(self, upto: int) -> int:
         """Delete outbox entries with seq <= `upto` (delivered); return how many."""
@@ -493,7 +495,7 @@ class Store:
         return n
 
     async def outbox_backlog(self) -> OutboxStatus:
-        oldest = await self.read(lambda c: c.execute("SELECT min(seq) FROM outbox").fetchone()[0])
+        oldest = await self.read(outbox_table.oldest)
         s = self._sync
         return OutboxStatus(
             enabled=self.config.outbox,
@@ -501,7 +503,7 @@ class Store:
             high_water=s.outbox_high_water,
             bound=s.outbox_max_rows,
             shed=s.outbox_shed,
-            oldest_seq=None if oldest is None else int(oldest),
+            oldest_seq=oldest,
         )
 
     # -- retention --------------------------------------------------------------------------

@@ -3,7 +3,6 @@ connection, in the dedicated writer thread. `gateway.storage.store` feeds it fro
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 import sqlite3
@@ -14,6 +13,7 @@ from typing import Any, TypeVar
 from gateway.metrics import Metrics
 from gateway.model import Event
 from gateway.storage import codec
+from gateway.storage import outbox as outbox_table
 from gateway.storage.batch import CommitResult, WriteBatch
 from gateway.storage.columns import Columns
 from gateway.storage.errors import StoreError, StoreFullError
@@ -40,11 +40,6 @@ _TRANSITIONS = f"INSERT INTO alert_transitions ({codec.TRANSITION_COLUMNS})"
 _AUDIT = f"INSERT INTO audit ({codec.AUDIT_COLUMNS})"
 _DEAD_LETTERS = (
     "INSERT INTO dead_letters (ts_ms, source, device, topic, payload, payload_size, reason)"
-)
-_OUTBOX_READINGS = "INSERT INTO outbox (kind, series_id, ts_ms, value, quality)"
-_OUTBOX_EVENTS = (
-    "INSERT INTO outbox (kind, event_rowid) SELECT 1, rowid FROM events WHERE rowid > ?"
-    " ORDER BY rowid"
 )
 
 CLASSES = (
@@ -92,7 +87,7 @@ class SyncWriter:
             (d, m): int(i) for i, d, m in conn.execute("SELECT id, device, metric FROM series")
         }
         self._next_series = 1 + max(self.series.values(), default=0)
-        self.outbox_rows = int(conn.execute("SELECT count(*) FROM outbox").fetchone()[0])
+        self.outbox_rows = outbox_table.backlog(conn)
         self.outbox_high_water = self.outbox_rows
         self.outbox_shed = 0
         self._sync_full: bool | None = None
@@ -228,7 +223,8 @@ class SyncWriter:
     def _append_readings(self) -> set[int]:
         """Store the transaction's readings (see `gateway.storage.readings`) and their outbox
         rows; return the log minutes they added."""
-        minutes, late = self.readings.write(Columns.of(self._sid, self._ts, self._val, self._qual))
+        c = Columns.of(self._sid, self._ts, self._val, self._qual)
+        minutes, late = self.readings.write(c)
         if late:
             self.metrics.inc(
                 "store_late_readings_total",
@@ -236,9 +232,8 @@ class SyncWriter:
                 "Readings merged into minutes already packed (arrived after late_readings_s)",
             )
         if self.outbox:
-            rows = list(zip(itertools.repeat(0), self._sid, self._ts, self._val, self._qual))
-            insert_rows(self.conn, _OUTBOX_READINGS, rows)
-            self._outbox_added(len(rows))
+            outbox_table.add_readings(self.conn, c)
+            self._outbox_added(len(c))
         return minutes
 
     # -- packing ------------------------------------------------------------------------------
@@ -337,7 +332,7 @@ class SyncWriter:
             before = conn.execute("SELECT coalesce(max(rowid), 0) FROM events").fetchone()[0]
             insert_rows(conn, _EVENTS, rows)
             if self.outbox:
-                conn.execute(_OUTBOX_EVENTS, (before,))
+                outbox_table.add_events_after(conn, before)
                 self._outbox_added(len(rows))
         return tuple(flags)
 
@@ -348,23 +343,18 @@ class SyncWriter:
 
     def _bound_outbox(self) -> None:
         if self.outbox_rows > self.outbox_max_rows:
-            excess = self.outbox_rows - self.outbox_max_rows
-            cur = self.conn.execute(
-                "DELETE FROM outbox WHERE seq IN"
-                " (SELECT seq FROM outbox WHERE kind = 0 ORDER BY seq LIMIT ?)",
-                (excess,),
-            )
-            self.outbox_rows -= cur.rowcount
-            self.outbox_shed += cur.rowcount
+            dropped = outbox_table.shed(self.conn, self.outbox_rows - self.outbox_max_rows)
+            self.outbox_rows -= dropped
+            self.outbox_shed += dropped
         self.outbox_high_water = max(self.outbox_high_water, self.outbox_rows)
 
     def outbox_ack(self, conn: sqlite3.Connection, upto: int) -> int:
-        cur = conn.execute("DELETE FROM outbox WHERE seq <= ?", (upto,))
-        self.outbox_rows -= cur.rowcount
-        return cur.rowcount
+        n = outbox_table.ack(conn, upto)
+        self.outbox_rows -= n
+        return n
 
     def outbox_recount(self) -> None:
-        self.outbox_rows = int(self.conn.execute("SELECT count(*) FROM outbox").fetchone()[0])
+        self.outbox_rows = outbox_table.backlog(self.conn)
 
 
 Op = Callable[[sqlite3.Connection], Any]
