@@ -175,11 +175,10 @@ class KpiService:
             return None, None
         store = self._rt.store
         metric = self._power_metric
+        keys = [(m, metric) for m in meters]
         lasts, hours = await asyncio.gather(
-            asyncio.gather(
-                *(store.series(m, metric, now - 300_000, now + 1, "1m") for m in meters)
-            ),
-            asyncio.gather(*(store.series(m, metric, day0, now + 1, "1h") for m in meters)),
+            store.series_many(keys, now - 300_000, now + 1, "1m"),
+            store.series_many(keys, day0, now + 1, "1h"),
         )
         power = sum(points[-1].last for points in lasts if points)
         kwh = 0.0
@@ -211,9 +210,8 @@ class KpiService:
         power: list[float | None] = [None] * 24
         meters = self._meters()
         if meters:
-            series = await asyncio.gather(
-                *(rt.store.series(m, self._power_metric, start, now + 1, "1h") for m in meters)
-            )
+            keys = [(m, self._power_metric) for m in meters]
+            series = await rt.store.series_many(keys, start, now + 1, "1h")
             for points in series:
                 for p in points:
                     i = (p.ts_ms - start) // HOUR_MS

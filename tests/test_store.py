@@ -158,6 +158,23 @@ async def test_late_and_repeated_readings_in_one_transaction(
     assert len(await store.series("m", "t", T0 + 6_000, T0 + 65_000, bucket="1m")) == 2
 
 
+async def test_many_series_read_together_as_one_by_one(
+    store: Store, store_clock: ManualClock, layout: str
+) -> None:
+    await _before(store, store_clock, layout)
+    readings = make_readings("a", "t", T0, [1.0, 2.0, 3.0])
+    readings += make_readings("b", "t", T0 + 30_000, [float(i) for i in range(40)])
+    await store.commit(WriteBatch(readings=readings))
+    await _after(store, store_clock, layout)
+    keys = [("a", "t"), ("nope", "t"), ("b", "t"), ("a", "t")]
+    for bucket in ("raw", "1m", "1h"):
+        many = await store.series_many(keys, T0, T0 + 120_000, bucket)  # type: ignore[arg-type]
+        one = [await store.series(d, m, T0, T0 + 120_000, bucket) for d, m in keys]  # type: ignore[arg-type]
+        assert many == one
+        assert [len(p) > 0 for p in many] == [True, False, True, True]
+    assert sum(p.count for p in many[2]) == 40
+
+
 async def test_a_chart_joins_packed_minutes_and_logged_ones(
     store: Store, store_clock: ManualClock, store_metrics: Metrics
 ) -> None:

@@ -48,5 +48,6 @@ class StorageConfig(Section):
     """Append every reading and new event to the upstream outbox in the same transaction.
     Turn on together with `upstream`; off, forwarding costs nothing."""
     outbox_max_rows: int = Field(5_000_000, ge=1000)
-    """Bound on the outbox: past it the oldest readings (never events) are dropped from the
-    outbox (they stay in the store), counted in `store_outbox_shed_total`."""
+    """Bound on the outbox, in entries (a reading or an event): past it the oldest readings
+    (never events) are dropped from the outbox (they stay in the store), counted in
+    `store_outbox_shed_total`."""

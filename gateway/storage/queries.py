@@ -67,33 +67,48 @@ def _window(
 
 
 def series_points(
-    conn: sqlite3.Connection, sid: int, since_ms: int, until_ms: int, bucket: str
-) -> list[SeriesPoint]:
-    """Packed minutes and rollups, plus the minutes still in the log (see
-    `gateway.storage.readings`), read in one snapshot: a minute is in one of them."""
+    conn: sqlite3.Connection, sids: list[int], since_ms: int, until_ms: int, bucket: str
+) -> list[list[SeriesPoint]]:
+    """Points of each series: packed minutes and rollups, plus the minutes still in the log
+    (see `gateway.storage.readings`, read once for all), in one snapshot: a minute is in one
+    of them."""
     width = _WIDTHS.get(bucket)
     if width is None:
         raise ValueError(f"unknown bucket {bucket!r}: use 'raw', '1m' or '1h'")
+    first = since_ms - since_ms % width
+    if until_ms <= first:
+        return [[] for _ in sids]
     conn.execute("BEGIN")
     try:
         if bucket == "raw":
-            return _raw_points(conn, sid, since_ms, until_ms)
-        return _bucket_points(conn, sid, since_ms, until_ms, bucket=bucket, width=width)
+            logged = _logged(conn, sids, first, until_ms)
+            return [_raw_points(conn, s, since_ms, until_ms, logged[s]) for s in sids]
+        end = until_ms - 1 - (until_ms - 1) % width + width  # the end of the last bucket
+        logged = _logged(conn, sids, first, end)
+        table = f"rollup_{bucket}"
+        return [_bucket_points(conn, s, first, until_ms, table, width, logged[s]) for s in sids]
     finally:
         conn.execute("COMMIT")
 
 
-def _logged(conn: sqlite3.Connection, sid: int, first_ms: int, last_ms: int) -> Columns:
-    """The series' readings in the log's minutes [first_ms, last_ms), canonical."""
+def _logged(
+    conn: sqlite3.Connection, sids: list[int], first_ms: int, last_ms: int
+) -> dict[int, Columns]:
+    """Each series' readings in the log's minutes [first_ms, last_ms), canonical."""
+    wanted = np.array(sids, np.int64)
     parts = []
     for row in conn.execute(_LOG, (first_ms, last_ms)):
         c = Columns.from_log(*row)
-        parts.append(c.take(c.sid == sid))
-    return canonical(Columns.concat(parts))
+        parts.append(c.take(np.isin(c.sid, wanted)))
+    c = canonical(Columns.concat(parts))
+    bounds = np.searchsorted(c.sid, wanted).tolist(), np.searchsorted(c.sid, wanted, "right")
+    return {
+        s: c.take(slice(a, b)) for s, a, b in zip(sids, bounds[0], bounds[1].tolist(), strict=True)
+    }
 
 
 def _raw_points(
-    conn: sqlite3.Connection, sid: int, since_ms: int, until_ms: int
+    conn: sqlite3.Connection, sid: int, since_ms: int, until_ms: int, logged: Columns
 ) -> list[SeriesPoint]:
     """Raw readings; a re-delivered reading (same time) counts once, BAD ones not at all."""
     parts = []
@@ -101,7 +116,7 @@ def _raw_points(
     if window is not None:
         params = {"s": sid, "first": window[0], "last": window[1], "width": MINUTE_MS}
         parts.append(Columns.from_chunks(sid, conn.execute(_CHUNKS, params).fetchall()))
-    parts.append(_logged(conn, sid, since_ms - since_ms % MINUTE_MS, until_ms))
+    parts.append(logged)
     c = Columns.concat(parts)
     c = c.take((c.ts >= since_ms) & (c.ts < until_ms) & (c.qual < BAD))
     c = c.take(np.argsort(c.ts, kind="stable"))
@@ -109,24 +124,24 @@ def _raw_points(
     return [SeriesPoint(t, 1, v, v, v, v) for t, v in values]
 
 
-def _bucket_points(
-    conn: sqlite3.Connection, sid: int, since_ms: int, until_ms: int, *, bucket: str, width: int
+def _bucket_points(  # noqa: PLR0917
+    conn: sqlite3.Connection,
+    sid: int,
+    first: int,
+    until_ms: int,
+    table: str,
+    width: int,
+    logged: Columns,
 ) -> list[SeriesPoint]:
-    """Buckets starting in [since_ms rounded down, until_ms): rollups of packed minutes,
-    merged with the aggregates of the logged ones."""
-    table = f"rollup_{bucket}"
-    first = since_ms - since_ms % width
-    if until_ms <= first:
-        return []
+    """Buckets starting in [first, until_ms): rollups of packed minutes, merged with the
+    aggregates of the logged ones."""
     points: dict[int, Agg] = {}
-    window = _window(conn, table, width, since_ms, until_ms)
+    window = _window(conn, table, width, first, until_ms)
     if window is not None:
         params = {"s": sid, "first": window[0], "last": window[1], "width": width}
         for b, n, lo, hi, total, last_ts, last in conn.execute(_ROLLUP.format(table=table), params):
             points[b] = (n, lo, hi, total, last_ts, last)
-    end = until_ms - 1 - (until_ms - 1) % width + width  # the end of the last bucket
-    logged = aggregate(_logged(conn, sid, first, end), width).rows()
-    for _, b, n, lo, hi, total, last_ts, last in logged:
+    for _, b, n, lo, hi, total, last_ts, last in aggregate(logged, width).rows():
         agg = (n, lo, hi, total, last_ts, last)
         prev = points.get(b)
         points[b] = agg if prev is None else _merge(prev, agg)

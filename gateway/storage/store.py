@@ -37,7 +37,7 @@ import contextlib
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -384,15 +384,33 @@ class Store:
         """Points of one series in [since_ms, until_ms), oldest first. Aggregated buckets are
         those whose start lies in [since_ms rounded down to the bucket, until_ms). BAD-quality
         readings are left out."""
+        (points,) = await self.series_many([(device, metric)], since_ms, until_ms, bucket)
+        return points
 
-        def q(conn: sqlite3.Connection) -> list[SeriesPoint]:
-            sid = queries.series_id(conn, device, metric)
-            if sid is None:
-                return []
-            return queries.series_points(conn, sid, since_ms, until_ms, bucket)
-
+    async def series_many(
+        self,
+        keys: Sequence[tuple[str, str]],
+        since_ms: int,
+        until_ms: int,
+        bucket: Bucket = "raw",
+    ) -> list[list[SeriesPoint]]:
+        """`series()` of each (device, metric) of `keys`, read together (the minutes not yet
+        packed are read once for all)."""
         if bucket not in ("raw", "1m", "1h"):
             raise ValueError(f"unknown bucket {bucket!r}: use 'raw', '1m' or '1h'")
+
+        def q(conn: sqlite3.Connection) -> list[list[SeriesPoint]]:
+            sids = [queries.series_id(conn, d, m) for d, m in keys]
+            known = [s for s in sids if s is not None]
+            found = dict(
+                zip(
+                    known,
+                    queries.series_points(conn, known, since_ms, until_ms, bucket),
+                    strict=True,
+                )
+            )
+            return [[] if s is None else found[s] for s in sids]
+
         return await self.read(q)
 
     async def events(
