@@ -1,13 +1,18 @@
 """MQTT ingest: gate events broker -> committed store at QoS 1, acknowledged after commit.
 
 Events carry the cards of a population of 2,000 residents (as a building would). Both MQTT
-versions the adapter speaks are measured (5 is the default). Prints one JSON object:
+versions the adapter speaks are measured, alternating run by run (5 is the default). Each run
+has topics of its own, so the broker queues a backlog only for that run's sessions. Prints
+one JSON object:
 
 - `sustained_events_per_s`: a backlog of N gate events queued by Mosquitto for the gateway's
   persistent session, drained by the MQTT collector into the store (decode, validate,
   pseudonymize, commit, then acknowledge); median of the runs.
-- `bare_subscriber_msgs_per_s`: the same backlog drained by a paho subscriber of the same
-  adapter that does nothing but acknowledge, in the same run; `ratio` = ingest / bare.
+- `ingest_cpu_us_per_event_by_thread`: CPU µs per event of the event loop (adapter, decoding,
+  collector) and of the store's writer thread, while draining.
+- `bare_subscriber_msgs_per_s`: the same backlog drained by a subscriber of the same adapter
+  (`collectors/mqtt/transport.py`) that does nothing but acknowledge, in the same run;
+  `ratio` = ingest / bare.
 - `latency_ms`: medians over the runs of p50/p99 from publish (another process, wall clock)
   to the event being committed (the collector publishes it on the bus right after the commit),
   at 1,000 events/s.
@@ -26,6 +31,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -43,6 +49,10 @@ from gateway.config.root import GatewayConfig  # noqa: E402
 from tests.fixtures.mosquitto import Mosquitto  # noqa: E402
 
 GATES = ("gate-1-in", "gate-2-in", "gate-1-out", "gate-2-out")
+LIBRARY = (
+    "paho-mqtt 2.2 for the connection, session and control packets; inbound PUBLISH and "
+    "PUBACK framed by collectors/mqtt/transport.py; all on the asyncio loop"
+)
 
 PUBLISHER = r"""
 import asyncio, json, sys, time
@@ -50,7 +60,7 @@ from datetime import datetime, timezone, timedelta
 from collectors.mqtt.transport import MqttTransport
 from gateway.config.mqtt import BrokerConfig
 port, n, rate, start = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
-out = sys.argv[5]
+out, building = sys.argv[5], sys.argv[6]
 gates = ("gate-1-in", "gate-2-in", "gate-1-out", "gate-2-out")
 tz = timezone(timedelta(hours=8))
 async def main():
@@ -79,7 +89,7 @@ async def main():
             }
             if rate > 0:
                 sent[serial] = now
-            topic = f"campus/b07/gate/{gates[i % 4]}/event"
+            topic = f"campus/{building}/gate/{gates[i % 4]}/event"
             futs.append(await t.submit(topic, json.dumps(body).encode()))
             if len(futs) >= 10000:
                 await asyncio.gather(*futs); futs.clear()
@@ -90,21 +100,26 @@ asyncio.run(main())
 """
 
 
-def publish(port: int, n: int, rate: float, start: int, workdir: Path) -> dict[int, float]:
+def building(run: int) -> str:
+    """Each run has a building (topics) of its own: the broker queues a backlog only for
+    that run's sessions, not for every persistent session of the runs before."""
+    return f"b{run}"
+
+
+def publish(
+    port: int, n: int, rate: float, start: int, workdir: Path, run: int
+) -> dict[int, float]:
     out = workdir / f"pub-{start}.json"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    subprocess.run(
-        [sys.executable, "-c", PUBLISHER, str(port), str(n), str(rate), str(start), str(out)],
-        check=True,
-        env=env,
-    )
+    args = [str(port), str(n), str(rate), str(start), str(out), building(run)]
+    subprocess.run([sys.executable, "-c", PUBLISHER, *args], check=True, env=env)
     return {int(k): v for k, v in json.loads(out.read_text()).items()}
 
 
 def config(workdir: Path, port: int, run: int, protocol: str = "5") -> GatewayConfig:
     return GatewayConfig.model_validate(
         {
-            "building": {"id": "b07"},
+            "building": {"id": building(run)},
             "privacy": {"card_key": "bench-key-0123456789"},
             "storage": {"path": str(workdir / f"bench-{run}.sqlite")},
             "rules": {"enabled": False},
@@ -117,10 +132,40 @@ def config(workdir: Path, port: int, run: int, protocol: str = "5") -> GatewayCo
     )
 
 
-async def collector_session(cfg: GatewayConfig, until: int | None) -> tuple[float, Any]:
-    """Run the collector until `until` messages are committed (None: just subscribe)."""
+def thread_cpu() -> dict[str, float]:
+    """CPU seconds so far of this process's threads, by role (Linux `/proc`; empty elsewhere)."""
+    out: dict[str, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    main = threading.main_thread().native_id
+    with contextlib.suppress(OSError):
+        for tid in os.listdir("/proc/self/task"):
+            with contextlib.suppress(OSError):
+                fields = Path(f"/proc/self/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+                name = names.get(int(tid), "")
+                role = (
+                    "event_loop"
+                    if int(tid) == main
+                    else "store_writer"
+                    if name.startswith("store-writer")
+                    else "other"
+                )
+                out[role] = out.get(role, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def cpu_per_event(before: dict[str, float], after: dict[str, float], n: int) -> dict[str, float]:
+    return {k: round((v - before.get(k, 0.0)) / n * 1e6, 1) for k, v in sorted(after.items())}
+
+
+async def collector_session(
+    cfg: GatewayConfig, until: int | None
+) -> tuple[float, dict[str, float]]:
+    """Run the collector until `until` messages are committed (None: just subscribe).
+    Returns the time it took and the CPU µs per message of each thread role."""
     rt = await build_runtime(cfg, None, SystemClock())
     col = MqttCollector(rt)
+    cpu0 = thread_cpu()
     t0 = time.perf_counter()
     task = asyncio.create_task(col.run())
     try:
@@ -134,32 +179,35 @@ async def collector_session(cfg: GatewayConfig, until: int | None) -> tuple[floa
                     raise TimeoutError(f"only {col.committed} of {until} committed")
                 await asyncio.sleep(0.002)
         elapsed = time.perf_counter() - t0
+        cpu = cpu_per_event(cpu0, thread_cpu(), until or 1)
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
         await rt.store.close()
-    return elapsed, rt
+    return elapsed, cpu
 
 
-async def bare_session(port: int, client_id: str, until: int | None, protocol: str = "5") -> float:
-    """A bare subscriber of the same adapter: acknowledges each message on receipt."""
+async def bare_session(
+    port: int, client_id: str, run: int, until: int | None, protocol: str = "5"
+) -> float:
+    """A bare subscriber of the same adapter: acknowledges what each read brought at once."""
     got = 0
     done = asyncio.Event()
     transport: MqttTransport | None = None
 
-    def on_message(m: Message) -> None:
+    def on_messages(batch: list[Message]) -> None:
         nonlocal got
-        got += 1
+        got += len(batch)
         assert transport is not None
-        transport.ack((m,))
+        transport.ack(batch)
         if until is not None and got >= until:
             done.set()
 
     t = transport = MqttTransport(
         BrokerConfig(port=port, client_id=client_id, protocol=protocol),
-        subscriptions=["campus/b07/gate/+/event"],
-        on_message=on_message,
+        subscriptions=[f"campus/{building(run)}/gate/+/event"],
+        on_messages=on_messages,
     )
     t0 = time.perf_counter()
     async with t:
@@ -171,8 +219,8 @@ async def bare_session(port: int, client_id: str, until: int | None, protocol: s
         return time.perf_counter() - t0
 
 
-async def latency(port: int, workdir: Path, n: int) -> dict[str, float]:
-    cfg = config(workdir, port, 99)
+async def latency(port: int, workdir: Path, n: int, run: int) -> dict[str, float]:
+    cfg = config(workdir, port, run)
     rt = await build_runtime(cfg, None, SystemClock())
     col = MqttCollector(rt)
     sub = rt.bus.subscribe(Stream.EVENTS, "bench", maxsize=n + 10)
@@ -189,7 +237,7 @@ async def latency(port: int, workdir: Path, n: int) -> dict[str, float]:
         while col.transport is None:  # noqa: ASYNC110
             await asyncio.sleep(0.005)
         await col.transport.wait_subscribed()
-        sent = await asyncio.to_thread(publish, port, n, 1000.0, 5_000_000, workdir)
+        sent = await asyncio.to_thread(publish, port, n, 1000.0, 5_000_000, workdir, run)
         deadline = time.monotonic() + 60
         while len(committed) < n and time.monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.01)
@@ -213,35 +261,39 @@ async def latency(port: int, workdir: Path, n: int) -> dict[str, float]:
 
 async def drain_rates(
     broker: Mosquitto, workdir: Path, n: int, run: int, protocol: str
-) -> tuple[float, float, float, float]:
-    """(ingest events/s, bare msgs/s, CPU µs per event of each) for one backlog of n."""
+) -> dict[str, Any]:
+    """Ingest events/s and bare msgs/s for one backlog of n, with their CPU µs per message."""
     cfg = config(workdir, broker.port, run, protocol)
     bare_id = f"bench-bare-{run}"
     # Sessions first, so the broker queues the backlog for both.
     await collector_session(cfg, None)
-    await bare_session(broker.port, bare_id, None, protocol)
-    publish(broker.port, n, 0, run * 1_000_000, workdir)
+    await bare_session(broker.port, bare_id, run, None, protocol)
+    publish(broker.port, n, 0, run * 1_000_000, workdir, run)
+    elapsed, cpu = await collector_session(cfg, n)
     cpu0 = time.process_time()
-    elapsed, _ = await collector_session(cfg, n)
-    cpu_us = (time.process_time() - cpu0) / n * 1e6
-    cpu0 = time.process_time()
-    bare = n / await bare_session(broker.port, bare_id, n, protocol)
+    bare = n / await bare_session(broker.port, bare_id, run, n, protocol)
     bare_cpu_us = (time.process_time() - cpu0) / n * 1e6
-    return n / elapsed, bare, cpu_us, bare_cpu_us
+    return {
+        "ingest": n / elapsed,
+        "bare": bare,
+        "cpu": cpu,
+        "bare_cpu": bare_cpu_us,
+        "load": round(os.getloadavg()[0], 2),
+    }
 
 
 async def main(quick: bool) -> dict[str, Any]:
     n = 20_000 if quick else 30_000
-    runs = 1 if quick else 3
+    runs = 3 if quick else 5
     lat_n = 3_000 if quick else 5_000
-    out: dict[str, Any] = {"bench": "mqtt_ingest", "library": "paho-mqtt 2.2 on the asyncio loop"}
+    out: dict[str, Any] = {"bench": "mqtt_ingest", "library": LIBRARY}
     with tempfile.TemporaryDirectory(prefix="mqtt-bench-") as tmp:
         workdir = Path(tmp)
         broker = Mosquitto(workdir / "broker")
         broker.start()
         try:
-            results: dict[str, list[tuple[float, float, float, float]]] = {"5": [], "3.1.1": []}
-            for run in range(runs):
+            results: dict[str, list[dict[str, Any]]] = {"5": [], "3.1.1": []}
+            for run in range(runs):  # the versions alternate, so load changes hit both
                 for i, protocol in enumerate(results):
                     results[protocol].append(
                         await drain_rates(broker, workdir, n, run * 10 + i, protocol)
@@ -249,22 +301,33 @@ async def main(quick: bool) -> dict[str, Any]:
             lats = []
             for run in range(runs):
                 (workdir / f"lat{run}").mkdir()
-                lats.append(await latency(broker.port, workdir / f"lat{run}", lat_n))
+                lats.append(await latency(broker.port, workdir / f"lat{run}", lat_n, 900 + run))
         finally:
             broker.stop()
     for protocol, rs in results.items():
-        ingest = statistics.median(r[0] for r in rs)
-        bare = statistics.median(r[1] for r in rs)
+        ingest = statistics.median(r["ingest"] for r in rs)
+        bare = statistics.median(r["bare"] for r in rs)
+        roles = sorted({k for r in rs for k in r["cpu"]})
+        by_thread = {k: statistics.median(r["cpu"].get(k, 0.0) for r in rs) for k in roles}
         out[f"mqtt_{protocol}"] = {
             "sustained_events_per_s": round(ingest),
             "bare_subscriber_msgs_per_s": round(bare),
             "ratio_ingest_to_bare": round(ingest / bare, 3),
-            "ingest_cpu_us_per_event": round(statistics.median(r[2] for r in rs), 1),
-            "bare_cpu_us_per_msg": round(statistics.median(r[3] for r in rs), 1),
-            "runs": [[round(x) for x in r] for r in rs],
+            "ingest_cpu_us_per_event": round(sum(by_thread.values()), 1),
+            "ingest_cpu_us_per_event_by_thread": by_thread,
+            "bare_cpu_us_per_msg": round(statistics.median(r["bare_cpu"] for r in rs), 1),
+            "runs": [
+                {
+                    "events_per_s": round(r["ingest"]),
+                    "bare_msgs_per_s": round(r["bare"]),
+                    "load_1m": r["load"],
+                }
+                for r in rs
+            ],
         }
     out.update(
         {
+            "default_protocol": BrokerConfig().protocol,
             "backlog_events": n,
             "runs": runs,
             "latency_ms": {

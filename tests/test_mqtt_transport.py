@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import subprocess
 from pathlib import Path
+from typing import Literal
 
+import pytest
 from pydantic import SecretStr
 
 from collectors.mqtt.transport import Message, MqttTransport
@@ -14,13 +18,24 @@ from tests.fixtures.mosquitto import Mosquitto
 from tests.fixtures.net import await_until
 
 
-def _broker(m: Mosquitto, client_id: str) -> BrokerConfig:
-    return BrokerConfig(port=m.port, client_id=client_id, reconnect_min_s=0.05, reconnect_max_s=0.5)
+def _broker(m: Mosquitto, client_id: str, protocol: Literal["5", "3.1.1"] = "5") -> BrokerConfig:
+    return BrokerConfig(
+        port=m.port,
+        client_id=client_id,
+        protocol=protocol,
+        reconnect_min_s=0.05,
+        reconnect_max_s=0.5,
+    )
 
 
-async def test_publish_subscribe_and_manual_ack(mosquitto: Mosquitto) -> None:
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
+async def test_publish_subscribe_and_manual_ack(
+    mosquitto: Mosquitto, protocol: Literal["5", "3.1.1"]
+) -> None:
     got: list[Message] = []
-    sub = MqttTransport(_broker(mosquitto, "t-sub"), subscriptions=["t/#"], on_message=got.append)
+    sub = MqttTransport(
+        _broker(mosquitto, "t-sub", protocol), subscriptions=["t/#"], on_message=got.append
+    )
     async with sub, MqttTransport(_broker(mosquitto, "t-pub")) as pub:
         await asyncio.wait_for(sub.wait_connected(), 5)
         await asyncio.wait_for(pub.wait_connected(), 5)
@@ -38,7 +53,7 @@ async def test_publish_subscribe_and_manual_ack(mosquitto: Mosquitto) -> None:
 
     again: list[Message] = []
     sub2 = MqttTransport(
-        _broker(mosquitto, "t-sub"), subscriptions=["t/#"], on_message=again.append
+        _broker(mosquitto, "t-sub", protocol), subscriptions=["t/#"], on_message=again.append
     )
     async with sub2:
 
@@ -66,6 +81,37 @@ async def test_survives_broker_restart(mosquitto: Mosquitto) -> None:
         await await_until(both, 10, "message after restart")
         assert b"before" in [m.payload for m in got]
         sub.ack(got)
+
+
+async def test_writes_wait_while_the_broker_reads_nothing(mosquitto: Mosquitto) -> None:
+    """Publishes pile up while the broker is stopped (the socket refuses more), then all go
+    out, in order, once it runs again; large packets arrive whole on the other side."""
+    got: list[Message] = []
+    sub = MqttTransport(_broker(mosquitto, "w-sub"), subscriptions=["w/#"], on_messages=got.extend)
+    payloads = [bytes([i % 251]) * 65_000 for i in range(300)]
+    async with sub, MqttTransport(_broker(mosquitto, "w-pub")) as pub:
+        await asyncio.wait_for(sub.wait_subscribed(), 5)
+        await asyncio.wait_for(pub.wait_connected(), 5)
+        assert mosquitto.proc is not None
+        os.kill(mosquitto.proc.pid, signal.SIGSTOP)
+        try:
+            futs = [await pub.submit(f"w/{i}", p) for i, p in enumerate(payloads)]
+
+            async def blocked() -> bool:
+                return pub._write_waiting
+
+            await await_until(blocked, 5, "the socket to refuse more")
+        finally:
+            os.kill(mosquitto.proc.pid, signal.SIGCONT)
+        await asyncio.wait_for(asyncio.gather(*futs), 20)
+
+        async def all_in() -> bool:
+            return len(got) == len(payloads)
+
+        await await_until(all_in, 20, "every large message")
+        assert [m.payload for m in got] == payloads
+        assert [m.topic for m in got] == [f"w/{i}" for i in range(len(payloads))]
+        assert sub.ack(got) == len(payloads)
 
 
 async def test_connection_refused_then_broker_appears(mosquitto: Mosquitto) -> None:

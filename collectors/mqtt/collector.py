@@ -3,6 +3,8 @@
 Nothing is acknowledged to the broker before the store committed what it carried (the event,
 the status, or the dead letter saying why it was rejected), so a gateway killed at any
 instant loses nothing: the broker redelivers, and the store drops repeated event ids.
+The next batch is decoded and handed to the store while the previous one commits, so
+decoding (event loop) and committing (the store's writer thread) overlap.
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ from collectors.mqtt.transport import Message, MqttTransport
 from gateway.bus import Stream
 from gateway.model import DeadLetter, DeviceStatus, Event
 from gateway.runtime import HealthState, Runtime, Stage
-from gateway.storage.batch import WriteBatch
+from gateway.storage.batch import CommitResult, WriteBatch
 
 log = logging.getLogger(__name__)
 
 DEAD_PAYLOAD_BYTES = 4096
+COMMITS_IN_FLIGHT = 2
+"""Batches handed to the store at once: one committing while the next is decoded and queued."""
 
 
 @dataclass(slots=True)
@@ -34,37 +38,62 @@ class BatchOutcome:
     ignored: int = 0
 
 
+Arrival = tuple[int, list[Message]]
+"""Messages that came in one socket read, with the time they arrived (epoch ms)."""
+
+
 def decode_batch(
-    decoder: Decoder, messages: list[tuple[Message, int]], counts: dict[tuple[str, str], int]
+    decoder: Decoder, arrivals: list[Arrival], counts: dict[tuple[str, str], int]
 ) -> BatchOutcome:
-    """Decode messages (with their arrival times); `counts` gathers rejections per
-    (device, reason code)."""
+    """Decode messages; `counts` gathers rejections per (device, reason code)."""
     out = BatchOutcome()
     decode = decoder.decode
-    for msg, received_ms in messages:
-        try:
-            item = decode(msg.topic, msg.payload, received_ms)
-        except Rejected as rej:
-            out.dead_letters.append(
-                DeadLetter(
-                    ts_ms=received_ms,
-                    source="mqtt",
-                    device=rej.device,
-                    topic=msg.topic,
-                    payload=msg.payload[:DEAD_PAYLOAD_BYTES],
-                    reason=rej.reason,
-                )
-            )
-            key = (rej.device or "", rej.code)
-            counts[key] = counts.get(key, 0) + 1
-            continue
-        if item is None:
-            out.ignored += 1
-        elif isinstance(item, Event):
-            out.events.append(item)
-        else:
-            out.statuses.append(item)
+    events = out.events
+    for received_ms, messages in arrivals:
+        for msg in messages:
+            try:
+                item = decode(msg.topic, msg.payload, received_ms)
+            except Rejected as rej:
+                _reject(out, counts, msg, received_ms, rej)
+                continue
+            if isinstance(item, Event):
+                events.append(item)
+            elif item is None:
+                out.ignored += 1
+            else:
+                out.statuses.append(item)
     return out
+
+
+def _reject(
+    out: BatchOutcome,
+    counts: dict[tuple[str, str], int],
+    msg: Message,
+    received_ms: int,
+    rej: Rejected,
+) -> None:
+    out.dead_letters.append(
+        DeadLetter(
+            ts_ms=received_ms,
+            source="mqtt",
+            device=rej.device,
+            topic=msg.topic,
+            payload=msg.payload[:DEAD_PAYLOAD_BYTES],
+            reason=rej.reason,
+        )
+    )
+    key = (rej.device or "", rej.code)
+    counts[key] = counts.get(key, 0) + 1
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A batch handed to the store, to acknowledge once committed."""
+
+    messages: list[Message]
+    outcome: BatchOutcome
+    counts: dict[tuple[str, str], int]
+    commit: asyncio.Future[CommitResult]
 
 
 class MqttCollector:
@@ -83,14 +112,35 @@ class MqttCollector:
             ZoneInfo(cfg.building.timezone),
             runtime.pseudonymizer,
         )
-        self._inbox: collections.deque[tuple[Message, int]] = collections.deque()
+        self._inbox: collections.deque[Arrival] = collections.deque()
+        self._queued = 0
+        """Messages in the inbox."""
         self._wake = asyncio.Event()
         self.transport: MqttTransport | None = None
         self.committed = 0
 
-    def _on_message(self, msg: Message) -> None:
-        self._inbox.append((msg, self._rt.clock.now_ms()))
+    def _on_messages(self, batch: list[Message]) -> None:
+        self._inbox.append((self._rt.clock.now_ms(), batch))
+        self._queued += len(batch)
         self._wake.set()
+
+    def _take(self, n: int) -> list[Arrival]:
+        """The next `n` messages of the inbox (or all of them)."""
+        taken: list[Arrival] = []
+        inbox = self._inbox
+        while n > 0 and inbox:
+            received_ms, batch = inbox[0]
+            if len(batch) <= n:
+                inbox.popleft()
+                taken.append((received_ms, batch))
+                n -= len(batch)
+                self._queued -= len(batch)
+            else:
+                taken.append((received_ms, batch[:n]))
+                inbox[0] = (received_ms, batch[n:])
+                self._queued -= n
+                n = 0
+        return taken
 
     def _on_connection(self, up: bool) -> None:
         self._rt.metrics.set(
@@ -107,39 +157,53 @@ class MqttCollector:
         # A restart after a failure starts over: what was received and not acknowledged on
         # the previous connection is redelivered on the new one.
         self._inbox.clear()
+        self._queued = 0
         transport = MqttTransport(
             self._cfg.broker,
             subscriptions=self.decoder.subscriptions,
-            on_message=self._on_message,
+            on_messages=self._on_messages,
             on_connection=self._on_connection,
         )
         self.transport = transport
+        inflight: collections.deque[_Pending] = collections.deque()
         async with transport:
-            while True:
-                await self._wake.wait()
-                self._wake.clear()
-                if self._cfg.batch_linger_ms and len(self._inbox) < self._cfg.batch_max:
-                    await asyncio.sleep(self._cfg.batch_linger_ms / 1000)
-                while self._inbox:
-                    n = min(len(self._inbox), self._cfg.batch_max)
-                    popleft = self._inbox.popleft
-                    await self._commit([popleft() for _ in range(n)], transport)
+            try:
+                while True:
+                    if not self._inbox and not inflight:
+                        self._wake.clear()
+                        await self._wake.wait()
+                        if self._cfg.batch_linger_ms and self._queued < self._cfg.batch_max:
+                            await asyncio.sleep(self._cfg.batch_linger_ms / 1000)
+                    while self._inbox and len(inflight) < COMMITS_IN_FLIGHT:
+                        inflight.append(self._submit())
+                    if inflight:
+                        await asyncio.shield(inflight[0].commit)
+                        await self._finish(inflight.popleft(), transport)
+            except asyncio.CancelledError:
+                # Stopping: finish what the store has and acknowledge it, so nothing of it
+                # is redelivered.
+                with contextlib.suppress(Exception):
+                    for p in inflight:
+                        await asyncio.wait_for(p.commit, 5.0)
+                        transport.ack(p.messages)
+                raise
 
-    async def _commit(self, messages: list[tuple[Message, int]], transport: MqttTransport) -> None:
-        rt = self._rt
+    def _submit(self) -> _Pending:
+        """Decode the next batch from the inbox and hand it to the store."""
+        arrivals = self._take(self._cfg.batch_max)
+        messages = [m for _, batch in arrivals for m in batch]
         counts: dict[tuple[str, str], int] = {}
-        out = decode_batch(self.decoder, messages, counts)
+        out = decode_batch(self.decoder, arrivals, counts)
         batch = WriteBatch(events=out.events, statuses=out.statuses, dead_letters=out.dead_letters)
-        commit = asyncio.ensure_future(rt.store.commit(batch))
-        try:
-            result = await asyncio.shield(commit)
-        except asyncio.CancelledError:
-            # Stopping: finish this commit and acknowledge it, so nothing is redelivered.
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(commit, 5.0)
-                transport.ack(m for m, _ in messages)
-            raise
-        transport.ack(m for m, _ in messages)
+        commit = asyncio.ensure_future(self._rt.store.commit(batch))
+        return _Pending(messages, out, counts, commit)
+
+    async def _finish(self, p: _Pending, transport: MqttTransport) -> None:
+        """Acknowledge a committed batch, count it and publish what was new."""
+        rt = self._rt
+        result = p.commit.result()
+        messages, out, counts = p.messages, p.outcome, p.counts
+        transport.ack(messages)
         self.committed += len(messages)
         metrics = rt.metrics
         metrics.inc(

@@ -22,6 +22,7 @@ from gateway.privacy import Pseudonymizer
 
 _CARD = re.compile(r"^[0-9]{6,20}$")
 _MISSING = object()
+_json = json.JSONDecoder().decode
 
 
 class Rejected(Exception):
@@ -35,6 +36,11 @@ class Rejected(Exception):
 
 
 Getter = Callable[[Any], Any]
+
+
+def _top_key(path: str) -> str | None:
+    """The key when a field path is one top-level key (read with `dict.get`, no getter)."""
+    return path if path != "$" and "." not in path and not path.isdigit() else None
 
 
 def _getter(path: str) -> Getter:
@@ -105,7 +111,8 @@ class Route:
     name: str
     kind: MessageKind
     pattern: re.Pattern[str]
-    getters: tuple[tuple[FieldSpec, Getter], ...]
+    getters: tuple[tuple[FieldSpec, Getter, str | None], ...]
+    """Per target field: its spec, how to read it, and its key if it is a top-level one."""
     values: dict[str, dict[str, Any]]
     ignore: dict[str, frozenset[str]]
     defaults: dict[str, Any]
@@ -119,7 +126,8 @@ class Route:
 def compile_route(m: MappingConfig, building: str, tz: tzinfo) -> Route:
     topic = m.topic.replace("{building}", building)
     regex = "^" + re.escape(topic).replace(re.escape("{device}"), "(?P<device>[^/]+)") + "$"
-    getters = tuple((spec, _getter(m.fields.get(spec.name, spec.name))) for spec in SCHEMAS[m.kind])
+    paths = [(spec, m.fields.get(spec.name, spec.name)) for spec in SCHEMAS[m.kind]]
+    getters = tuple((spec, _getter(path), _top_key(path)) for spec, path in paths)
     return Route(
         name=m.name,
         kind=m.kind,
@@ -154,6 +162,8 @@ class Decoder:
         self._pseudonymize = pseudonymizer.card
         self._cards: dict[str, str] = {}
         self._topics: dict[str, tuple[Route, str]] = {}
+        self._accepted: dict[str, tuple[Route, str]] = {}
+        """Topic -> (route, device) of topics whose device passed the checks."""
         if known is None:
             known = {e.id: e.kind for e in config.catalog_entries()}
         self._known = known
@@ -178,6 +188,30 @@ class Decoder:
     def decode(self, topic: str, payload: bytes, received_ms: int) -> Event | DeviceStatus | None:
         """The model object a message carries, None if its mapping ignores it, or raises
         `Rejected` with the reason."""
+        accepted = self._accepted.get(topic)
+        if accepted is None:
+            accepted = self._accept(topic)
+        route, device = accepted
+        if len(payload) > self._max_bytes:
+            raise Rejected(
+                "too_large", f"payload of {len(payload)} bytes exceeds {self._max_bytes}", device
+            )
+        try:
+            obj = _json(payload.decode())
+        except ValueError:  # UTF-16/32 or a byte-order mark, as `json.loads` takes them; or bad
+            try:
+                obj = json.loads(payload)
+            except ValueError as exc:
+                raise Rejected("not_json", f"not JSON: {exc}", device) from None
+        if not isinstance(obj, dict):
+            raise Rejected("not_json", f"not a JSON object but {type(obj).__name__}", device)
+        fields = self._fields(route, obj, device, received_ms)
+        if fields is None:
+            return None
+        return _build(route.kind, device, fields, received_ms, self._card)
+
+    def _accept(self, topic: str) -> tuple[Route, str]:
+        """The route and device of a topic from a configured device of the right kind."""
         found = self.route(topic)
         if found is None:
             raise Rejected("unexpected_topic", f"no mapping matches topic {topic!r}")
@@ -192,20 +226,10 @@ class Decoder:
                 f"device {device!r} is a {kind}, not a {DEVICE_KIND[route.kind]}",
                 device,
             )
-        if len(payload) > self._max_bytes:
-            raise Rejected(
-                "too_large", f"payload of {len(payload)} bytes exceeds {self._max_bytes}", device
-            )
-        try:
-            obj = json.loads(payload)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise Rejected("not_json", f"not JSON: {exc}", device) from None
-        if not isinstance(obj, dict):
-            raise Rejected("not_json", f"not a JSON object but {type(obj).__name__}", device)
-        fields = self._fields(route, obj, device, received_ms)
-        if fields is None:
-            return None
-        return _build(route.kind, device, fields, received_ms, self._card)
+        if len(self._accepted) >= 10_000:
+            self._accepted.clear()
+        accepted = self._accepted[topic] = (route, device)
+        return accepted
 
     def _card(self, card_no: str) -> str:
         """The card's pseudonym; a building's few thousand cards are cached (HMAC per event
@@ -222,17 +246,32 @@ class Decoder:
     ) -> dict[str, Any] | None:
         out: dict[str, Any] = {}
         plain = route.plain
-        for spec, get in route.getters:
+        for spec, get, key in route.getters:
             name = spec.name
-            raw = get(obj)
+            raw = obj.get(key, _MISSING) if key is not None else get(obj)
             if plain:
                 # The common case first: a built-in profile and a well-formed value.
                 t = spec.type
                 cls = raw.__class__
-                if t == "str" and cls is str and (spec.choices is None or raw in spec.choices):
-                    out[name] = raw
-                    continue
-                if t == "int" and cls is int and raw >= 0:
+                if cls is str:
+                    if t == "str":
+                        if spec.choices is None or raw in spec.choices:
+                            out[name] = raw
+                            continue
+                    elif t == "card":
+                        if _CARD.match(raw) is not None:
+                            out[name] = raw
+                            continue
+                    elif t == "time" and "online" not in out:
+                        try:
+                            ts = route.parse_time(raw)
+                        except (TypeError, ValueError):
+                            pass  # judged below, with the reason
+                        else:
+                            if -self._skew_ms <= ts - now_ms <= self._skew_ms:
+                                out[name] = ts
+                                continue
+                elif t == "int" and cls is int and raw >= 0:
                     out[name] = raw
                     continue
             if raw is _MISSING or raw is None:

@@ -42,15 +42,18 @@ class BrokerConfig(Section):
     tls: TlsConfig | None = None
     """TLS settings; plain TCP when unset."""
     protocol: Literal["5", "3.1.1"] = "5"
-    """MQTT version. 5 lets the gateway bound the broker's in-flight window and the session's
-    lifetime itself; with 3.1.1 the broker's `max_inflight_messages` and
-    `persistent_client_expiration` apply."""
+    """MQTT version. 5 lets the gateway bound the broker's in-flight window (`receive_maximum`)
+    and the session's lifetime itself; with 3.1.1 the broker's `max_inflight_messages` and
+    `persistent_client_expiration` apply. Both ingest at about the same rate (the adapter
+    frames PUBLISH and PUBACK of either itself; `bench/mqtt_ingest.py` measures both), so 5
+    stays the default for the window and session life the gateway sets."""
     keepalive_s: int = Field(30, ge=5, le=3600)
     """MQTT keepalive: the broker declares the client gone after 1.5× this without traffic."""
     session_expiry_s: int = Field(7 * 24 * 3600, ge=0)
     """How long the broker keeps the session (and queues messages) while the gateway is away."""
     receive_maximum: int = Field(10_000, ge=1, le=65_535)
-    """QoS 1 messages the broker may have in flight to the gateway before acknowledgements."""
+    """QoS 1 messages the broker may have in flight to the gateway before acknowledgements
+    (MQTT 5). Keep it about twice `mqtt.batch_max`: one batch commits while the next arrives."""
     publish_window: int = Field(1_000, ge=1, le=65_000)
     """QoS 1 publishes of this client outstanding at once (paho fails past 65,535)."""
     reconnect_min_s: float = Field(0.2, gt=0)
@@ -139,7 +142,8 @@ class MqttConfig(Section):
     max_clock_skew_s: int = Field(24 * 3600, ge=60)
     """Device times further than this from the gateway's clock are dead-lettered."""
     batch_max: int = Field(5_000, ge=1)
-    """Most messages committed (and then acknowledged) together."""
+    """Most messages committed (and then acknowledged) together; the next batch is decoded
+    and queued while one commits."""
     batch_linger_ms: int = Field(0, ge=0)
     """How long to wait for more messages before committing a partial batch."""
 
