@@ -1,4 +1,5 @@
-"""Users, roles, password hashing, sessions, API tokens and login rate limiting.
+"""Users, roles, password hashing, sessions, API tokens and login rate limiting; password
+changes and disabled users (who cannot log in, and whose sessions end when they are disabled).
 
 Secrets (session cookies, API tokens) are random; only their SHA-256 is stored. Passwords are
 hashed with Argon2id. All writes go through the store's writer (`WriteBatch.sql`), together
@@ -21,7 +22,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from gateway.clock import Clock
 from gateway.model import AuditRecord
-from gateway.storage.batch import WriteBatch
+from gateway.storage.batch import SqlParams, WriteBatch
 from gateway.storage.store import Store
 
 
@@ -86,6 +87,14 @@ class BadName(ValueError):
     pass
 
 
+class UnknownUser(LookupError):
+    pass
+
+
+class LastAdmin(ValueError):
+    pass
+
+
 class RateLimited(Exception):
     def __init__(self, retry_after_s: int) -> None:
         super().__init__(f"too many failed logins; retry in {retry_after_s} s")
@@ -111,6 +120,15 @@ class TokenRow:
     revoked: bool
 
 
+def _check_length(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise PasswordTooShort(f"a password needs at least {MIN_PASSWORD} characters")
+
+
+def _last_admin(name: str) -> LastAdmin:
+    return LastAdmin(f"{name!r} is the last enabled admin: enable or add another admin first")
+
+
 class Accounts:
     """Everything about who may log in, on top of the store."""
 
@@ -131,14 +149,17 @@ class Accounts:
         self._max_failures = max_failures
         self._window_ms = window_s * 1000
         self._cache: dict[str, tuple[Principal, float]] = {}
+        # Bumped when sessions end, so a lookup that began before is not cached.
+        self._generation = 0
+        # Checks and writes that must not interleave (the last enabled admin stays enabled).
+        self._changes = asyncio.Lock()
 
     # -- users -----------------------------------------------------------------------------
 
     async def add_user(self, name: str, role: Role, password: str, actor: str) -> None:
         if not re.fullmatch(NAME_PATTERN, name):
             raise BadName(f"a user name is 1-64 of A-Z a-z 0-9 _ . @ -, not {name!r}")
-        if len(password) < MIN_PASSWORD:
-            raise PasswordTooShort(f"a password needs at least {MIN_PASSWORD} characters")
+        _check_length(password)
         if await self._user(name) is not None:
             raise UserExists(f"user {name!r} exists already")
         hashed = await asyncio.to_thread(self._hasher.hash, password)
@@ -174,6 +195,114 @@ class Accounts:
 
         return await self._store.read(q)
 
+    # -- upkeep: passwords and leavers ---------------------------------------------------------
+
+    async def set_password(
+        self, name: str, new_password: str, actor: str, keep_secret: str | None = None
+    ) -> None:
+        """Give `name` a new password and end their sessions, all but the one holding
+        `keep_secret` (the session of a user changing their own password)."""
+        _check_length(new_password)
+        hashed = await asyncio.to_thread(self._hasher.hash, new_password)
+        keep = "" if keep_secret is None else digest(keep_secret)
+        async with self._changes:
+            if await self._user(name) is None:
+                raise UnknownUser(f"no user {name!r}")
+            now = self._clock.now_ms()
+            await self._store.commit(
+                WriteBatch(
+                    sql=[
+                        (
+                            "UPDATE api_users SET password_hash = ? WHERE name = ?",
+                            [(hashed, name)],
+                        ),
+                        (
+                            "UPDATE api_sessions SET revoked = 1"
+                            " WHERE user = ? AND revoked = 0 AND token_hash <> ?",
+                            [(name, keep)],
+                        ),
+                    ],
+                    audit=[AuditRecord(now, actor, "user.password", name)],
+                )
+            )
+            self._forget_sessions(name, keep)
+
+    async def change_own_password(
+        self, name: str, current: str, new_password: str, client: str, keep_secret: str | None
+    ) -> None:
+        """A user's own change: the current password is checked (and rate limited) as a login
+        is; raises PasswordTooShort, PermissionError or RateLimited."""
+        _check_length(new_password)
+        await self._check_password(
+            name, current, client, "user.password", "the current password is wrong"
+        )
+        await self.set_password(name, new_password, name, keep_secret)
+
+    async def set_enabled(self, name: str, enabled: bool, actor: str) -> UserRow:
+        """Enable or disable `name`. Disabling ends their sessions at once; the last enabled
+        admin cannot be disabled (LastAdmin)."""
+        async with self._changes:
+            user = await self._user(name)
+            if user is None:
+                raise UnknownUser(f"no user {name!r}")
+            if (
+                not enabled
+                and user[0] is Role.ADMIN
+                and not user[2]
+                and await self._enabled_admins(besides=name) == 0
+            ):
+                raise _last_admin(name)
+            now = self._clock.now_ms()
+            sql: list[tuple[str, list[SqlParams]]] = [
+                # The condition keeps one admin enabled even against a writer elsewhere.
+                (
+                    "UPDATE api_users SET disabled = ? WHERE name = ? AND (? = 0"
+                    " OR role <> 'admin' OR EXISTS (SELECT 1 FROM api_users o"
+                    " WHERE o.role = 'admin' AND o.disabled = 0 AND o.name <> ?))",
+                    [(int(not enabled), name, int(not enabled), name)],
+                )
+            ]
+            if not enabled:
+                sql.append(
+                    (
+                        "UPDATE api_sessions SET revoked = 1 WHERE user = ? AND revoked = 0",
+                        [(name,)],
+                    )
+                )
+            action = "user.enable" if enabled else "user.disable"
+            await self._store.commit(
+                WriteBatch(sql=sql, audit=[AuditRecord(now, actor, action, name)])
+            )
+            if not enabled:
+                self._forget_sessions(name, "")
+            row = next(u for u in await self.users() if u.name == name)
+        if row.disabled == enabled:
+            raise _last_admin(name)
+        return row
+
+    async def _enabled_admins(self, besides: str) -> int:
+        def q(db: sqlite3.Connection) -> int:
+            r = db.execute(
+                "SELECT count(*) FROM api_users WHERE role = 'admin' AND disabled = 0"
+                " AND name <> ?",
+                (besides,),
+            ).fetchone()
+            return int(r[0])
+
+        return await self._store.read(q)
+
+    def _forget_sessions(self, name: str, keep: str) -> None:
+        for h, (p, _) in list(self._cache.items()):
+            if p.via == "session" and p.name == name and h != keep:
+                self._forget(h)
+        self._generation += 1
+
+    def _forget(self, h: str) -> None:
+        """Drop a secret from the cache once its end is committed; a lookup that began before
+        (and may have read it as valid) is not cached either."""
+        self._cache.pop(h, None)
+        self._generation += 1
+
     # -- login -----------------------------------------------------------------------------
 
     async def _failures(self, user: str, client: str, since_ms: int) -> tuple[int, int]:
@@ -191,18 +320,21 @@ class Accounts:
 
         return await self._store.read(q)
 
-    async def login(self, name: str, password: str, client: str) -> tuple[str, Principal]:
-        """Return a new session secret, or raise PermissionError / RateLimited."""
+    async def _check_password(
+        self, name: str, password: str, client: str, purpose: str, wrong: str
+    ) -> Role:
+        """The user's role if `password` is theirs and they may log in; else record a failure
+        (audited as `<purpose>.failed`) and raise PermissionError(wrong), or RateLimited."""
         now = self._clock.now_ms()
         by_user, by_client = await self._failures(name, client, now - self._window_ms)
         # One address may be a proxy for many people: it gets more tries than one name.
         if by_user >= self._max_failures or by_client >= CLIENT_FACTOR * self._max_failures:
             await self._store.commit(
-                WriteBatch(audit=[AuditRecord(now, name, "login.limited", client)])
+                WriteBatch(audit=[AuditRecord(now, name, f"{purpose}.limited", client)])
             )
             raise RateLimited(max(1, self._window_ms // 1000))
         user = await self._user(name)
-        # An unknown name costs the same hash as a known one.
+        # An unknown name, or a disabled user, costs the same hash as anyone else.
         ok = await asyncio.to_thread(verify_password, None if user is None else user[1], password)
         if user is None or user[2] or not ok:
             await self._store.commit(
@@ -214,10 +346,18 @@ class Accounts:
                             [(now, name, client)],
                         )
                     ],
-                    audit=[AuditRecord(now, name, "login.failed", client)],
+                    audit=[AuditRecord(now, name, f"{purpose}.failed", client)],
                 )
             )
-            raise PermissionError("wrong user name or password")
+            raise PermissionError(wrong)
+        return user[0]
+
+    async def login(self, name: str, password: str, client: str) -> tuple[str, Principal]:
+        """Return a new session secret, or raise PermissionError / RateLimited."""
+        role = await self._check_password(
+            name, password, client, "login", "wrong user name or password"
+        )
+        now = self._clock.now_ms()
         secret = new_secret()
         expires = now + self._session_ttl_ms
         await self._store.commit(
@@ -237,11 +377,10 @@ class Accounts:
                 audit=[AuditRecord(now, name, "login", client)],
             )
         )
-        return secret, Principal(name, user[0], "session", expires)
+        return secret, Principal(name, role, "session", expires)
 
     async def logout(self, secret: str, actor: str) -> None:
         h = digest(secret)
-        self._cache.pop(h, None)
         now = self._clock.now_ms()
         await self._store.commit(
             WriteBatch(
@@ -249,6 +388,7 @@ class Accounts:
                 audit=[AuditRecord(now, actor, "logout", "")],
             )
         )
+        self._forget(h)
 
     # -- resolving a secret ------------------------------------------------------------------
 
@@ -260,6 +400,7 @@ class Accounts:
         hit = self._cache.get(h)
         if hit is not None and mono - hit[1] < 2.0 and hit[0].expires_ms > now:
             return hit[0]
+        generation = self._generation
 
         def q(db: sqlite3.Connection) -> Principal | None:
             r = db.execute(
@@ -283,6 +424,8 @@ class Accounts:
         if p is None or p.expires_ms <= now:
             self._cache.pop(h, None)
             return None
+        if generation != self._generation:
+            return p
         if len(self._cache) > 10_000:
             self._cache.clear()
         self._cache[h] = (p, mono)
@@ -344,11 +487,11 @@ class Accounts:
         h = await self._store.read(q)
         if h is None:
             return False
-        self._cache.pop(h, None)
         await self._store.commit(
             WriteBatch(
                 sql=[("UPDATE api_tokens SET revoked = 1 WHERE id = ?", [(token_id,)])],
                 audit=[AuditRecord(self._clock.now_ms(), actor, "token.revoke", token_id)],
             )
         )
+        self._forget(h)
         return True

@@ -40,6 +40,29 @@ def register(commands: Commands) -> None:
     ls.add_argument("--config", "-c", required=True, type=Path)
     ls.set_defaults(func=cmd_users_list)
 
+    passwd = sub.add_parser(
+        "passwd",
+        help="set a user's password and end their sessions; prints a generated password"
+        " unless one is given",
+    )
+    passwd.add_argument("--config", "-c", required=True, type=Path, help="the building's YAML file")
+    passwd.add_argument("--name", required=True, help="login name")
+    how = passwd.add_mutually_exclusive_group()
+    how.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    how.add_argument("--prompt", action="store_true", help="ask for the password on the terminal")
+    passwd.set_defaults(func=cmd_users_passwd)
+
+    for action, enabled, text in (
+        ("disable", False, "disable a user (who left): no login, their sessions end"),
+        ("enable", True, "let a disabled user log in again"),
+    ):
+        onoff = sub.add_parser(action, help=text)
+        onoff.add_argument("--config", "-c", required=True, type=Path)
+        onoff.add_argument("--name", required=True, help="login name")
+        onoff.set_defaults(func=cmd_users_enable if enabled else cmd_users_disable)
+
     tokens = commands.top.add_parser("tokens", help="API tokens for integrators")
     tsub = tokens.add_subparsers(dest="tokens_command", metavar="ACTION")
     tokens.set_defaults(func=_help(tokens))
@@ -132,6 +155,74 @@ def cmd_users_add(args: argparse.Namespace) -> int:
             print(f"password: {password}")
             print("(shown once: give it to the user, who should keep it safe)")
     return code
+
+
+def cmd_users_passwd(args: argparse.Namespace) -> int:
+    from dashboard_api.auth import (  # noqa: PLC0415
+        MIN_PASSWORD,
+        PasswordTooShort,
+        UnknownUser,
+        generate_password,
+    )
+
+    config = _load(args.config)
+    if config is None:
+        return 2
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    elif args.prompt:
+        password = getpass.getpass(f"new password for {args.name} (≥ {MIN_PASSWORD} characters): ")
+        if getpass.getpass("again: ") != password:
+            print("campus-edge users passwd: the passwords differ", file=sys.stderr)
+            return 1
+    else:
+        password = generate_password()
+
+    class Passwd(_Work):
+        async def __call__(self, accounts: Accounts) -> int:
+            try:
+                await accounts.set_password(args.name, password, actor="cli")
+            except (PasswordTooShort, UnknownUser) as exc:
+                print(f"campus-edge users passwd: {exc}", file=sys.stderr)
+                return 1
+            return 0
+
+    code = asyncio.run(_with_accounts(config, Passwd()))
+    if code == 0:
+        print(f"password of {args.name} changed; their sessions are ended")
+        if not (args.password_stdin or args.prompt):
+            print(f"password: {password}")
+            print("(shown once: give it to the user, who should keep it safe)")
+    return code
+
+
+def cmd_users_disable(args: argparse.Namespace) -> int:
+    return _set_enabled(args, enabled=False)
+
+
+def cmd_users_enable(args: argparse.Namespace) -> int:
+    return _set_enabled(args, enabled=True)
+
+
+def _set_enabled(args: argparse.Namespace, *, enabled: bool) -> int:
+    from dashboard_api.auth import LastAdmin, UnknownUser  # noqa: PLC0415
+
+    config = _load(args.config)
+    if config is None:
+        return 2
+    action = "enable" if enabled else "disable"
+
+    class SetEnabled(_Work):
+        async def __call__(self, accounts: Accounts) -> int:
+            try:
+                await accounts.set_enabled(args.name, enabled, actor="cli")
+            except (UnknownUser, LastAdmin) as exc:
+                print(f"campus-edge users {action}: {exc}", file=sys.stderr)
+                return 1
+            print(f"user {args.name} {action}d")
+            return 0
+
+    return asyncio.run(_with_accounts(config, SetEnabled()))
 
 
 def cmd_users_list(args: argparse.Namespace) -> int:

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from dashboard_api.auth import NAME_PATTERN, Role
+from dashboard_api.auth import MIN_PASSWORD, NAME_PATTERN, Role
 from gateway.model import AlertState, DeviceKind, Severity
 
 
@@ -228,6 +228,22 @@ class UserOut(BaseModel):
     role: Role
     created_ms: int
     disabled: bool
+
+
+class PasswordChangeIn(BaseModel):
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=MIN_PASSWORD, max_length=1024)
+
+
+class PasswordSetIn(BaseModel):
+    password: str | None = Field(None, min_length=MIN_PASSWORD, max_length=1024)
+    """The new password; leave it out to have one generated."""
+
+
+class PasswordSet(BaseModel):
+    name: str
+    password: str | None
+    """The generated password, shown once; null when the request gave one."""
 
 
 class ResidentOut(BaseModel):

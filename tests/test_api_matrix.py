@@ -9,11 +9,13 @@ from typing import Any
 import pytest
 from fastapi.routing import APIRoute
 
-from dashboard_api.auth import Role
+from dashboard_api.auth import Accounts, Role
 from dashboard_api.routes import admin, alerts, auth, data, stream, system
 from gateway.model import AlertState, Severity
 from tests.test_api_harness import (  # noqa: F401 (api: fixture)
+    PASSWORD,
     START_MS,
+    TEST_HASHER,
     USERS,
     Api,
     alert,
@@ -34,7 +36,11 @@ EXPECTED: dict[tuple[str, str], tuple[frozenset[Role] | None, int]] = {
     ("POST", "/api/v1/auth/login"): (PUBLIC, 200),
     ("POST", "/api/v1/auth/logout"): (ALL, 204),
     ("GET", "/api/v1/auth/me"): (ALL, 200),
+    ("POST", "/api/v1/auth/me/password"): (ALL, 204),
     ("GET", "/api/v1/users"): (ADMIN, 200),
+    ("POST", "/api/v1/users/{name}/password"): (ADMIN, 200),
+    ("POST", "/api/v1/users/{name}/disable"): (ADMIN, 200),
+    ("POST", "/api/v1/users/{name}/enable"): (ADMIN, 200),
     ("GET", "/api/v1/tokens"): (ADMIN, 200),
     ("POST", "/api/v1/tokens"): (ADMIN, 201),
     ("DELETE", "/api/v1/tokens/{token_id}"): (ADMIN, 204),
@@ -70,6 +76,18 @@ def routes() -> list[tuple[str, str]]:
     return found
 
 
+def _accounts(api: Api) -> Accounts:  # noqa: F811
+    cfg = api.runtime.config.api
+    return Accounts(
+        api.runtime.store,
+        api.runtime.clock,
+        session_ttl_s=cfg.session_ttl_s,
+        max_failures=cfg.login.max_failures,
+        window_s=cfg.login.window_s,
+        hasher=TEST_HASHER,
+    )
+
+
 ROUTES = routes()
 CALLERS: list[Role | None] = [None, *Role]
 
@@ -91,6 +109,20 @@ async def _request(api: Api, method: str, path: str, caller: Role | None) -> int
         path = path.replace("{alert_id}", f"a{n}")
     if "{device_id}" in path:
         path = path.replace("{device_id}", "gate-in-1")
+    if "{name}" in path:
+        # A user of its own for each request: the matrix disables them and changes passwords.
+        await _accounts(api).add_user(f"m{n}", Role.VIEWER, PASSWORD, actor="test")
+        path = path.replace("{name}", f"m{n}")
+        if path.endswith("/password"):
+            kwargs["json"] = {"password": "another long password"}
+    if path == "/api/v1/auth/me/password" and caller is not None:
+        # A session of a user of its own, so that the callers' shared sessions stay.
+        await _accounts(api).add_user(f"pw{n}", caller, PASSWORD, actor="test")
+        r = await api.client.post(
+            "/api/v1/auth/login", json={"name": f"pw{n}", "password": PASSWORD}
+        )
+        headers = {"Authorization": f"Bearer {r.json()['token']}"}
+        api.client.cookies.clear()
     if "{token_id}" in path:
         r = await api.client.post(
             "/api/v1/tokens", json={"label": f"t{n}"}, headers=api.auth(Role.ADMIN)
@@ -99,6 +131,10 @@ async def _request(api: Api, method: str, path: str, caller: Role | None) -> int
     bodies: dict[str, dict[str, Any]] = {
         "/api/v1/auth/login": {"name": USERS[Role.VIEWER], "password": "correct horse battery"},
         "/api/v1/tokens": {"label": f"label{n}", "role": "viewer"},
+        "/api/v1/auth/me/password": {
+            "current_password": PASSWORD,
+            "new_password": "another long password",
+        },
         "acknowledge": {},
         "assign": {"assignee": "operator1"},
         "resolve": {"note": "handled"},

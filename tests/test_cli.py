@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import subprocess
 import sys
@@ -172,3 +173,65 @@ def test_dead_letters_without_a_store(tmp_path: Path, capsys: pytest.CaptureFixt
     path = write_config(tmp_path)
     assert main(["dead-letters", "--config", str(path)]) == 1
     assert "no store at" in capsys.readouterr().err
+
+
+def test_users_passwd_disable_enable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dashboard_api.auth import Accounts  # noqa: PLC0415
+
+    path = str(write_config(tmp_path, {"api": {"enabled": True}}))
+    first = "the first password"
+
+    def users(*args: str, stdin: str = "") -> tuple[int, str, str]:
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+        code = main(["users", *args, "--config", path])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    for name, role in (("chief", "admin"), ("guard", "operator")):
+        code, _, err = users("add", "--name", name, "--role", role, "--password-stdin", stdin=first)
+        assert code == 0, err
+    code, out, _ = users("passwd", "--name", "guard")
+    assert code == 0
+    assert "password of guard changed" in out
+    generated = next(ln.split(": ", 1)[1] for ln in out.splitlines() if ln.startswith("password: "))
+    code, _, err = users("passwd", "--name", "guard", "--password-stdin", stdin="short\n")
+    assert (code, err.strip()) == (
+        1,
+        "campus-edge users passwd: a password needs at least 12 characters",
+    )
+    code, _, err = users("passwd", "--name", "ghost", "--password-stdin", stdin=first)
+    assert (code, err.strip()) == (1, "campus-edge users passwd: no user 'ghost'")
+    code, _, err = users("disable", "--name", "chief")
+    assert code == 1
+    assert "'chief' is the last enabled admin" in err
+    assert users("disable", "--name", "ghost")[0] == 1
+    assert users("disable", "--name", "guard")[:2] == (0, "user guard disabled\n")
+    assert "guard\toperator (disabled)" in users("list")[1]
+
+    config = load_config(Path(path))
+
+    async def logins() -> tuple[list[bool], list[tuple[str, str, str]]]:
+        store = await Store.open(config.storage, SystemClock(), Metrics())
+        try:
+            accounts = Accounts(store, SystemClock(), session_ttl_s=60, max_failures=9, window_s=60)
+            ok = []
+            for password in (generated, first):
+                try:
+                    await accounts.login("guard", password, "test")
+                    ok.append(True)
+                except PermissionError:
+                    ok.append(False)
+            log = await store.audit_log()
+            assert not [r for r in log if generated in str(r) or first in str(r)]
+            return ok, [(r.actor, r.action, r.target) for r in log]
+        finally:
+            await store.close()
+
+    assert asyncio.run(logins())[0] == [False, False]  # disabled: not even the right password
+    assert users("enable", "--name", "guard")[:2] == (0, "user guard enabled\n")
+    ok, trail = asyncio.run(logins())
+    assert ok == [True, False]
+    for action in ("user.password", "user.disable", "user.enable"):
+        assert ("cli", action, "guard") in trail

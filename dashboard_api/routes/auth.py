@@ -5,8 +5,17 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi import Path as PathParam
 
-from dashboard_api.auth import Principal, RateLimited
+from dashboard_api.auth import (
+    NAME_PATTERN,
+    LastAdmin,
+    Principal,
+    RateLimited,
+    UnknownUser,
+    UserRow,
+    generate_password,
+)
 from dashboard_api.context import (
     ADMIN,
     ALL,
@@ -16,10 +25,23 @@ from dashboard_api.context import (
     ctx,
     need,
 )
-from dashboard_api.schemas import LoginIn, LoginOut, Me, TokenCreated, TokenIn, TokenOut, UserOut
+from dashboard_api.schemas import (
+    LoginIn,
+    LoginOut,
+    Me,
+    PasswordChangeIn,
+    PasswordSet,
+    PasswordSetIn,
+    TokenCreated,
+    TokenIn,
+    TokenOut,
+    UserOut,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
 Ctx = Annotated[ApiContext, Depends(ctx)]
+UserName = Annotated[str, PathParam(pattern=NAME_PATTERN)]
+NO_USER: dict[int | str, dict[str, object]] = {404: {"description": "No such user"}}
 
 
 @router.post(
@@ -30,9 +52,8 @@ Ctx = Annotated[ApiContext, Depends(ctx)]
     },
 )
 async def login(body: LoginIn, request: Request, response: Response, c: Ctx) -> LoginOut:
-    client = request.client.host if request.client else "unknown"
     try:
-        secret, p = await c.accounts.login(body.name, body.password, client)
+        secret, p = await c.accounts.login(body.name, body.password, _client(request))
     except RateLimited as exc:
         raise HTTPException(429, str(exc), {"Retry-After": str(exc.retry_after_s)}) from None
     except PermissionError as exc:
@@ -51,9 +72,7 @@ async def login(body: LoginIn, request: Request, response: Response, c: Ctx) -> 
 
 @router.post("/auth/logout", status_code=204, responses=AUTH_RESPONSES)
 async def logout(request: Request, p: Annotated[Principal, Depends(need(ALL))], c: Ctx) -> Response:
-    header = request.headers.get("authorization", "")
-    secret = header[7:].strip() if header.lower().startswith("bearer ") else None
-    secret = secret or request.cookies.get(SESSION_COOKIE)
+    secret = _secret(request)
     if secret and p.via == "session":
         await c.accounts.logout(secret, p.name)
     response = Response(status_code=204)
@@ -66,12 +85,100 @@ async def me(p: Annotated[Principal, Depends(need(ALL))]) -> Me:
     return Me(name=p.name, role=p.role, via=p.via, expires_ms=p.expires_ms)
 
 
+@router.post(
+    "/auth/me/password",
+    status_code=204,
+    responses={
+        **AUTH_RESPONSES,
+        403: {"description": "The current password is wrong, or the caller is an API token"},
+        429: {"description": "Too many wrong passwords; see Retry-After"},
+    },
+)
+async def change_password(
+    body: PasswordChangeIn,
+    request: Request,
+    p: Annotated[Principal, Depends(need(ALL))],
+    c: Ctx,
+) -> Response:
+    """Change the caller's own password, given the current one (checked and rate limited as a
+    login is). The caller's other sessions end; this one goes on."""
+    if p.via != "session":
+        raise HTTPException(403, "an API token has no password: log in as a user to change one")
+    try:
+        await c.accounts.change_own_password(
+            p.name, body.current_password, body.new_password, _client(request), _secret(request)
+        )
+    except RateLimited as exc:
+        raise HTTPException(429, str(exc), {"Retry-After": str(exc.retry_after_s)}) from None
+    except PermissionError as exc:
+        raise HTTPException(403, str(exc)) from None
+    return Response(status_code=204)
+
+
 @router.get("/users", responses=AUTH_RESPONSES, tags=["admin"])
 async def users(_: Annotated[Principal, Depends(need(ADMIN))], c: Ctx) -> list[UserOut]:
-    return [
-        UserOut(name=u.name, role=u.role, created_ms=u.created_ms, disabled=u.disabled)
-        for u in await c.accounts.users()
-    ]
+    """Every cockpit user, with whether they are disabled."""
+    return [_user_out(u) for u in await c.accounts.users()]
+
+
+@router.post(
+    "/users/{name}/password",
+    responses={
+        **AUTH_RESPONSES,
+        **NO_USER,
+        400: {"description": "Your own password is changed with the current one"},
+    },
+    tags=["admin"],
+)
+async def set_password(
+    name: UserName,
+    body: PasswordSetIn,
+    p: Annotated[Principal, Depends(need(ADMIN))],
+    c: Ctx,
+) -> PasswordSet:
+    """Set a user's password (one is generated when none is given); their sessions end."""
+    if name == p.name:
+        raise HTTPException(
+            400, "change your own password at /api/v1/auth/me/password, with the current one"
+        )
+    password = body.password or generate_password()
+    try:
+        await c.accounts.set_password(name, password, p.name)
+    except UnknownUser as exc:
+        raise HTTPException(404, str(exc)) from None
+    return PasswordSet(name=name, password=None if body.password else password)
+
+
+@router.post(
+    "/users/{name}/disable",
+    responses={
+        **AUTH_RESPONSES,
+        **NO_USER,
+        409: {"description": "The last enabled admin cannot be disabled"},
+    },
+    tags=["admin"],
+)
+async def disable_user(
+    name: UserName, p: Annotated[Principal, Depends(need(ADMIN))], c: Ctx
+) -> UserOut:
+    """Disable a user (someone who left): they cannot log in, and their sessions end at once."""
+    try:
+        return _user_out(await c.accounts.set_enabled(name, False, p.name))
+    except UnknownUser as exc:
+        raise HTTPException(404, str(exc)) from None
+    except LastAdmin as exc:
+        raise HTTPException(409, str(exc)) from None
+
+
+@router.post("/users/{name}/enable", responses={**AUTH_RESPONSES, **NO_USER}, tags=["admin"])
+async def enable_user(
+    name: UserName, p: Annotated[Principal, Depends(need(ADMIN))], c: Ctx
+) -> UserOut:
+    """Let a disabled user log in again (with their password as it was)."""
+    try:
+        return _user_out(await c.accounts.set_enabled(name, True, p.name))
+    except UnknownUser as exc:
+        raise HTTPException(404, str(exc)) from None
 
 
 @router.get("/tokens", responses=AUTH_RESPONSES, tags=["admin"])
@@ -101,6 +208,21 @@ async def revoke_token(
     if not await c.accounts.revoke_token(token_id, p.name):
         raise HTTPException(404, f"no token {token_id!r}")
     return Response(status_code=204)
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _secret(request: Request) -> str | None:
+    """The session secret or token the request came with (the bearer header wins)."""
+    header = request.headers.get("authorization", "")
+    secret = header[7:].strip() if header.lower().startswith("bearer ") else None
+    return secret or request.cookies.get(SESSION_COOKIE)
+
+
+def _user_out(u: UserRow) -> UserOut:
+    return UserOut(name=u.name, role=u.role, created_ms=u.created_ms, disabled=u.disabled)
 
 
 def _fields(t: object) -> dict[str, object]:
