@@ -100,6 +100,10 @@ def test_terminal_without_printer_and_bad_faults() -> None:
             "wrong_type",
         ),
         (js(serialNo=1, time=12, event="pass", direction="in"), "wrong_type"),
+        (  # past 64 bits the JSON reader gives a float: refused, not stored wrong
+            js(serialNo=2**70, time="2026-05-29T04:26:40+08:00", event="pass", direction="in"),
+            "wrong_type",
+        ),
         (
             js(serialNo=1, time="2026-05-29T04:26:40+08:00", event="pass", direction="up"),
             "unknown_value",

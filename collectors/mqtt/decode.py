@@ -16,13 +16,13 @@ from datetime import datetime, tzinfo
 from typing import Any
 
 from collectors.mqtt.profiles import BUILTIN, DEVICE_KIND, SCHEMAS, FieldSpec
+from gateway import jsontext
 from gateway.config.mqtt import MappingConfig, MessageKind, MqttConfig
 from gateway.model import DeviceKind, DeviceStatus, Event
 from gateway.privacy import Pseudonymizer
 
 _CARD = re.compile(r"^[0-9]{6,20}$")
 _MISSING = object()
-_json = json.JSONDecoder().decode
 
 
 class Rejected(Exception):
@@ -197,12 +197,9 @@ class Decoder:
                 "too_large", f"payload of {len(payload)} bytes exceeds {self._max_bytes}", device
             )
         try:
-            obj = _json(payload.decode())
-        except ValueError:  # UTF-16/32 or a byte-order mark, as `json.loads` takes them; or bad
-            try:
-                obj = json.loads(payload)
-            except ValueError as exc:
-                raise Rejected("not_json", f"not JSON: {exc}", device) from None
+            obj = jsontext.loads(payload)
+        except ValueError as exc:
+            raise Rejected("not_json", f"not JSON: {exc}", device) from None
         if not isinstance(obj, dict):
             raise Rejected("not_json", f"not a JSON object but {type(obj).__name__}", device)
         fields = self._fields(route, obj, device, received_ms)

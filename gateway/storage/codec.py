@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from gateway import jsontext
 from gateway.model import (
     EMPTY,
     Alert,
@@ -22,20 +23,16 @@ DEAD_LETTER_PAYLOAD_MAX = 4096
 """Bytes of a rejected payload that are kept."""
 
 
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
-"""Built once: `json.dumps` with options builds an encoder per call (twice the cost)."""
-
-
 def dump_map(data: JsonMap) -> str | None:
     if not data:
         return None
-    return _ENCODER.encode(dict(data))
+    return jsontext.dumps(data if isinstance(data, dict) else dict(data))
 
 
 def load_map(text: str | None) -> JsonMap:
     if not text:
         return EMPTY
-    value = json.loads(text)
+    value = jsontext.loads(text)
     return value if isinstance(value, dict) else {"value": value}
 
 
