@@ -119,25 +119,38 @@ class _Work:
         raise NotImplementedError
 
 
+def _password(args: argparse.Namespace, command: str) -> str | None:
+    """The password of `--password-stdin`, `--prompt` (asked twice), or a generated one;
+    None (said why) if the two typed differ."""
+    from dashboard_api.auth import MIN_PASSWORD, generate_password  # noqa: PLC0415
+
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    if args.prompt:
+        password = getpass.getpass(f"password for {args.name} (≥ {MIN_PASSWORD} characters): ")
+        if getpass.getpass("again: ") != password:
+            print(f"campus-edge users {command}: the passwords differ", file=sys.stderr)
+            return None
+        return password
+    return generate_password()
+
+
+def _print_password(args: argparse.Namespace, password: str) -> None:
+    if not (args.password_stdin or args.prompt):
+        print(f"password: {password}")
+        print("(shown once: give it to the user, who should keep it safe)")
+
+
 def cmd_users_add(args: argparse.Namespace) -> int:
-    from dashboard_api.auth import (  # noqa: PLC0415
-        MIN_PASSWORD,
-        BadName,
-        PasswordTooShort,
-        Role,
-        UserExists,
-        generate_password,
-    )
+    from dashboard_api.auth import BadName, PasswordTooShort, Role, UserExists  # noqa: PLC0415
 
     config = _load(args.config)
     if config is None:
         return 2
-    if args.password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
-    elif args.prompt:
-        password = getpass.getpass(f"password for {args.name} (≥ {MIN_PASSWORD} characters): ")
-    else:
-        password = generate_password()
+    typed = _password(args, "add")
+    if typed is None:
+        return 1
+    password = typed
 
     class Add(_Work):
         async def __call__(self, accounts: Accounts) -> int:
@@ -151,32 +164,20 @@ def cmd_users_add(args: argparse.Namespace) -> int:
     code = asyncio.run(_with_accounts(config, Add()))
     if code == 0:
         print(f"user {args.name} ({args.role}) added")
-        if not (args.password_stdin or args.prompt):
-            print(f"password: {password}")
-            print("(shown once: give it to the user, who should keep it safe)")
+        _print_password(args, password)
     return code
 
 
 def cmd_users_passwd(args: argparse.Namespace) -> int:
-    from dashboard_api.auth import (  # noqa: PLC0415
-        MIN_PASSWORD,
-        PasswordTooShort,
-        UnknownUser,
-        generate_password,
-    )
+    from dashboard_api.auth import PasswordTooShort, UnknownUser  # noqa: PLC0415
 
     config = _load(args.config)
     if config is None:
         return 2
-    if args.password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
-    elif args.prompt:
-        password = getpass.getpass(f"new password for {args.name} (≥ {MIN_PASSWORD} characters): ")
-        if getpass.getpass("again: ") != password:
-            print("campus-edge users passwd: the passwords differ", file=sys.stderr)
-            return 1
-    else:
-        password = generate_password()
+    typed = _password(args, "passwd")
+    if typed is None:
+        return 1
+    password = typed
 
     class Passwd(_Work):
         async def __call__(self, accounts: Accounts) -> int:
@@ -190,9 +191,7 @@ def cmd_users_passwd(args: argparse.Namespace) -> int:
     code = asyncio.run(_with_accounts(config, Passwd()))
     if code == 0:
         print(f"password of {args.name} changed; their sessions are ended")
-        if not (args.password_stdin or args.prompt):
-            print(f"password: {password}")
-            print("(shown once: give it to the user, who should keep it safe)")
+        _print_password(args, password)
     return code
 
 

@@ -10,12 +10,12 @@ from typing import Any
 import httpx
 import pytest
 
-from dashboard_api.auth import Accounts, Role
+from dashboard_api.auth import Role
 from tests.test_api_harness import (
     PASSWORD,
-    TEST_HASHER,
     USERS,
     Api,
+    accounts_for,
     api,  # noqa: F401 (fixture)
     running_api,
 )
@@ -25,18 +25,6 @@ LOGIN = "/api/v1/auth/login"
 ME = "/api/v1/auth/me"
 OWN = "/api/v1/auth/me/password"
 NEW = "a brand new passphrase"
-
-
-def accounts(api: Api) -> Accounts:  # noqa: F811
-    cfg = api.runtime.config.api
-    return Accounts(
-        api.runtime.store,
-        api.runtime.clock,
-        session_ttl_s=cfg.session_ttl_s,
-        max_failures=cfg.login.max_failures,
-        window_s=cfg.login.window_s,
-        hasher=TEST_HASHER,
-    )
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -69,7 +57,7 @@ async def user(api: Api, name: str) -> dict[str, Any]:  # noqa: F811
 
 
 async def test_own_password_change(api: Api) -> None:  # noqa: F811
-    await accounts(api).add_user("alice", Role.OPERATOR, PASSWORD, actor="test")
+    await accounts_for(api.runtime).add_user("alice", Role.OPERATOR, PASSWORD, actor="test")
     this, other = await session(api, "alice"), await session(api, "alice")
     body = {"current_password": "not my password", "new_password": NEW}
     r = await api.client.post(OWN, json=body, headers=this)
@@ -93,7 +81,7 @@ async def test_own_password_change(api: Api) -> None:  # noqa: F811
 
 
 async def test_own_change_with_a_cookie_keeps_that_session(api: Api) -> None:  # noqa: F811
-    await accounts(api).add_user("erin", Role.VIEWER, PASSWORD, actor="test")
+    await accounts_for(api.runtime).add_user("erin", Role.VIEWER, PASSWORD, actor="test")
     other = await session(api, "erin")
     c = api.client
     assert (await c.post(LOGIN, json={"name": "erin", "password": PASSWORD})).status_code == 200
@@ -134,7 +122,7 @@ async def test_wrong_current_passwords_are_rate_limited(tmp_path: Path) -> None:
 
 
 async def test_admin_sets_a_password(api: Api) -> None:  # noqa: F811
-    await accounts(api).add_user("carol", Role.COUNSELLOR, PASSWORD, actor="test")
+    await accounts_for(api.runtime).add_user("carol", Role.COUNSELLOR, PASSWORD, actor="test")
     one, two = await session(api, "carol"), await session(api, "carol")
     admin = api.auth(Role.ADMIN)
     r = await api.client.post("/api/v1/users/carol/password", json={"password": NEW}, headers=admin)
@@ -172,7 +160,7 @@ async def test_admin_password_errors(api: Api) -> None:  # noqa: F811
 
 
 async def test_disable_and_enable(api: Api) -> None:  # noqa: F811
-    await accounts(api).add_user("dave", Role.OPERATOR, PASSWORD, actor="test")
+    await accounts_for(api.runtime).add_user("dave", Role.OPERATOR, PASSWORD, actor="test")
     s = await session(api, "dave")
     assert (await api.client.get(ME, headers=s)).status_code == 200  # now in the cache
     assert (await user(api, "dave"))["disabled"] is False
@@ -198,7 +186,7 @@ async def test_disable_and_enable(api: Api) -> None:  # noqa: F811
 
 
 async def test_non_admins_cannot_upkeep_others(api: Api) -> None:  # noqa: F811
-    await accounts(api).add_user("frank", Role.VIEWER, PASSWORD, actor="test")
+    await accounts_for(api.runtime).add_user("frank", Role.VIEWER, PASSWORD, actor="test")
     for role in (Role.VIEWER, Role.OPERATOR, Role.COUNSELLOR):
         h = api.auth(role)
         for path, body in (
@@ -219,7 +207,7 @@ async def test_the_last_admin_stays_enabled(tmp_path: Path) -> None:
         r = await post("/api/v1/users/admin1/disable", headers=admin)
         assert r.status_code == 409
         assert "last enabled admin" in r.json()["detail"]
-        await accounts(a).add_user("boss", Role.ADMIN, PASSWORD, actor="test")
+        await accounts_for(a.runtime).add_user("boss", Role.ADMIN, PASSWORD, actor="test")
         assert (await post("/api/v1/users/boss/disable", headers=admin)).status_code == 200
         assert (await post("/api/v1/users/admin1/disable", headers=admin)).status_code == 409
         assert (await post("/api/v1/users/boss/enable", headers=admin)).status_code == 200
@@ -234,7 +222,7 @@ async def test_the_last_admin_stays_enabled(tmp_path: Path) -> None:
             r = await post(f"/api/v1/users/{USERS[role]}/disable", headers=boss)
             assert r.status_code == 200
         # Two admins disabled at the same moment: one of them stays.
-        await accounts(a).add_user("boss2", Role.ADMIN, PASSWORD, actor="test")
+        await accounts_for(a.runtime).add_user("boss2", Role.ADMIN, PASSWORD, actor="test")
         r = await post("/api/v1/tokens", json={"label": "ops", "role": "admin"}, headers=boss)
         token = bearer(r.json()["token"])
         both = await asyncio.gather(

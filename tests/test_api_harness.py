@@ -218,7 +218,7 @@ async def running_api(
     try:
         await asyncio.wait_for(server.started.wait(), 10)
         base = f"http://127.0.0.1:{server.port}"
-        accounts = _accounts(runtime)
+        accounts = accounts_for(runtime)
         tokens: dict[Role, str] = {}
         async with httpx.AsyncClient(base_url=base, timeout=10) as client:
             for role, name in USERS.items():
@@ -242,7 +242,8 @@ async def running_api(
 TEST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
 
-def _accounts(runtime: Runtime) -> Accounts:
+def accounts_for(runtime: Runtime) -> Accounts:
+    """The runtime's accounts, hashing new passwords with `TEST_HASHER`."""
     cfg = runtime.config.api
     return Accounts(
         runtime.store,

@@ -9,15 +9,15 @@ from typing import Any
 import pytest
 from fastapi.routing import APIRoute
 
-from dashboard_api.auth import Accounts, Role
+from dashboard_api.auth import Role
 from dashboard_api.routes import admin, alerts, auth, data, stream, system
 from gateway.model import AlertState, Severity
 from tests.test_api_harness import (  # noqa: F401 (api: fixture)
     PASSWORD,
     START_MS,
-    TEST_HASHER,
     USERS,
     Api,
+    accounts_for,
     alert,
     api,
     keep_snapshot,
@@ -76,18 +76,6 @@ def routes() -> list[tuple[str, str]]:
     return found
 
 
-def _accounts(api: Api) -> Accounts:  # noqa: F811
-    cfg = api.runtime.config.api
-    return Accounts(
-        api.runtime.store,
-        api.runtime.clock,
-        session_ttl_s=cfg.session_ttl_s,
-        max_failures=cfg.login.max_failures,
-        window_s=cfg.login.window_s,
-        hasher=TEST_HASHER,
-    )
-
-
 ROUTES = routes()
 CALLERS: list[Role | None] = [None, *Role]
 
@@ -111,13 +99,13 @@ async def _request(api: Api, method: str, path: str, caller: Role | None) -> int
         path = path.replace("{device_id}", "gate-in-1")
     if "{name}" in path:
         # A user of its own for each request: the matrix disables them and changes passwords.
-        await _accounts(api).add_user(f"m{n}", Role.VIEWER, PASSWORD, actor="test")
+        await accounts_for(api.runtime).add_user(f"m{n}", Role.VIEWER, PASSWORD, actor="test")
         path = path.replace("{name}", f"m{n}")
         if path.endswith("/password"):
             kwargs["json"] = {"password": "another long password"}
     if path == "/api/v1/auth/me/password" and caller is not None:
         # A session of a user of its own, so that the callers' shared sessions stay.
-        await _accounts(api).add_user(f"pw{n}", caller, PASSWORD, actor="test")
+        await accounts_for(api.runtime).add_user(f"pw{n}", caller, PASSWORD, actor="test")
         r = await api.client.post(
             "/api/v1/auth/login", json={"name": f"pw{n}", "password": PASSWORD}
         )
