@@ -9,6 +9,7 @@ import pytest
 from dashboard_api.auth import Role
 from dashboard_api.residents import Resident
 from gateway.model import AlertState, Severity
+from gateway.storage.batch import WriteBatch
 from tests.test_api_harness import (
     JPEG,
     START_MS,
@@ -75,6 +76,24 @@ async def test_list_filters(api: Api) -> None:  # noqa: F811
         "/api/v1/alerts", params={"state": "bogus"}, headers=api.auth(Role.VIEWER)
     )
     assert r.status_code == 422
+
+
+async def test_floor_filter_reads_page_by_page(tmp_path: Path) -> None:
+    """Floor 4's few alerts lie behind thousands of others: every one is found, newest first,
+    and `limit` holds, however many pages of other floors are read on the way."""
+    async with running_api(tmp_path) as a:
+        others = [
+            alert(n, subject=f"meter-{1 + n % 3}01", opened_ms=START_MS - n * 1000)
+            for n in range(2500)
+        ]
+        ties = START_MS - 2_600_000  # same opening time: the order is by id
+        floor4 = [alert(9000 + n, subject="safety-4", opened_ms=ties) for n in range(3)]
+        floor4.append(alert(9100, subject="gate-in-1", data={"floor": 4}, opened_ms=ties - 1))
+        await a.runtime.store.commit(WriteBatch(alerts=others + floor4))
+        assert await _ids(a, floor=4) == ["a9000", "a9001", "a9002", "a9100"]
+        assert await _ids(a, floor=4, limit=2) == ["a9000", "a9001"]
+        on_floor_2 = [f"a{n}" for n in range(2500) if n % 3 == 1]  # meter-201
+        assert await _ids(a, floor=2, limit=1500) == on_floor_2
 
 
 async def test_actions_and_history(api: Api) -> None:  # noqa: F811

@@ -12,6 +12,7 @@ from gateway.clock import ManualClock
 from gateway.config.storage import Retention
 from gateway.metrics import Metrics
 from gateway.model import (
+    Alert,
     AlertState,
     AuditRecord,
     DeadLetter,
@@ -297,6 +298,20 @@ async def test_alerts_upsert_filters_and_transitions(store: Store) -> None:
     assert [x.id for x in await store.alerts(overdue_at_ms=T0 + 1_900_000)] == ["a2"]
     assert [t.action for t in await store.transitions("a1")] == ["open", "acknowledge"]
     assert (await store.transitions("a1"))[1].actor == "li"
+
+
+async def test_alerts_page_by_page_through_equal_opening_times(store: Store) -> None:
+    batch = [make_alert(f"x{n}", opened_ms=T0 - (n // 3) * 1000) for n in range(7)]
+    await store.commit(WriteBatch(alerts=batch))
+    seen: list[str] = []
+    page: list[Alert] = []
+    while True:
+        page = await store.alerts(after=page[-1] if page else None, limit=2)
+        seen += [a.id for a in page]
+        if len(page) < 2:
+            break
+    assert seen == [a.id for a in await store.alerts()]
+    assert sorted(seen) == sorted(a.id for a in batch)
 
 
 async def test_overdue_open_alert(store: Store) -> None:

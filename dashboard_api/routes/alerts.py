@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
@@ -24,6 +25,8 @@ from rules.service import AlertNotFound, AlertService, InvalidTransition
 
 # A camera alert raised from readings (crowding held 60 s, tamper held 10 s) shows the snapshot
 # the camera took when the condition began, up to this long before the alert opened.
+FLOOR_PAGE = 1000
+"""Alerts read at a time when filtering by floor."""
 SNAPSHOT_LOOKBACK_MS = 120_000
 SNAPSHOT_SLACK_MS = 5_000
 
@@ -58,17 +61,26 @@ async def list_alerts(
     states = tuple(state or ())
     if overdue and not states:
         states = (AlertState.OPEN, AlertState.ACKNOWLEDGED)  # the same set, but indexed
-    found = await rt.store.alerts(
+    query = partial(
+        rt.store.alerts,
         states=states,
         rule=rule,
         severity=severity,
         since_ms=since,
         until_ms=until,
         overdue_at_ms=now if overdue else None,
-        limit=limit if floor is None else 1_000_000,
     )
-    if floor is not None:
-        found = [a for a in found if alert_floor(a, rt.catalog) == floor][:limit]
+    if floor is None:
+        found = await query(limit=limit)
+    else:  # the floor comes from the catalogue: filter page by page until `limit` are found
+        found = []
+        page: list[Alert] = []
+        while len(found) < limit:
+            page = await query(after=page[-1] if page else None, limit=FLOOR_PAGE)
+            found += [a for a in page if alert_floor(a, rt.catalog) == floor]
+            if len(page) < FLOOR_PAGE:
+                break
+        found = found[:limit]
     return AlertList(alerts=[alert_out(a, p, now, rt.catalog) for a in found], now_ms=now)
 
 

@@ -235,6 +235,7 @@ def alerts(
     since_ms: int | None,
     until_ms: int | None,
     overdue_at_ms: int | None,
+    after: tuple[int, str] | None,
     limit: int,
 ) -> list[Alert]:
     where: list[str] = []
@@ -264,6 +265,9 @@ def alerts(
             " AND resolve_deadline_ms < ?))"
         )
         params += [overdue_at_ms, overdue_at_ms]
+    if after is not None:
+        where.append("(opened_ms < ? OR (opened_ms = ? AND id > ?))")
+        params += [after[0], after[0], after[1]]
     sql = f"SELECT {codec.ALERT_COLUMNS} FROM alerts"
     if where:
         sql += " WHERE " + " AND ".join(where)

@@ -460,10 +460,12 @@ class Store:
         since_ms: int | None = None,
         until_ms: int | None = None,
         overdue_at_ms: int | None = None,
+        after: Alert | None = None,
         limit: int = 500,
     ) -> list[Alert]:
-        """Latest state of alerts, newest opened first. `overdue_at_ms`: only those past their
-        acknowledge (if open) or resolve (if not resolved) deadline at that time."""
+        """Latest state of alerts, newest opened first (then by id). `overdue_at_ms`: only
+        those past their acknowledge (if open) or resolve (if not resolved) deadline at that
+        time. `after`: the next page, those that come after this alert in that order."""
         return await self.read(
             partial(
                 queries.alerts,
@@ -474,6 +476,7 @@ class Store:
                 since_ms=since_ms,
                 until_ms=until_ms,
                 overdue_at_ms=overdue_at_ms,
+                after=None if after is None else (after.opened_ms, after.id),
                 limit=limit,
             )
         )
