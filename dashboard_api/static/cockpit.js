@@ -1,9 +1,11 @@
 "use strict";
 (function () {
   const API = "/api/v1";
+  const MIN_PASSWORD = 12; // dashboard_api/auth.py MIN_PASSWORD
   const SEV_ORDER = { critical: 0, warning: 1, info: 2 };
   const state = {
     me: null, alerts: new Map(), devices: new Map(), kpis: null, charts: null, skew: 0, es: null,
+    users: null,
   };
   const $ = (id) => document.getElementById(id);
 
@@ -16,9 +18,20 @@
     if (!res.ok) {
       let detail = res.statusText;
       try { detail = (await res.json()).detail || detail; } catch (e) { /* not JSON */ }
-      throw new Error(typeof detail === "string" ? detail : JSON.stringify(detail));
+      const err = new Error(detailText(detail));
+      err.status = res.status;
+      err.retryAfter = res.headers.get("Retry-After");
+      throw err;
     }
     return res.status === 204 ? null : res.json();
+  }
+  // FastAPI's 422 detail is a list of {loc, msg}; others are a string.
+  function detailText(detail) {
+    if (typeof detail === "string") return detail;
+    if (Array.isArray(detail)) {
+      return detail.map((d) => (d.loc ? d.loc.filter((x) => x !== "body").join(".") + ": " : "") + d.msg).join("; ");
+    }
+    return JSON.stringify(detail);
   }
   const post = (path, body) =>
     api(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body || {}) });
@@ -29,11 +42,14 @@
     if (text !== undefined && text !== null) e.textContent = text;
     return e;
   }
-  function toast(msg) {
+  let toastTimer = null;
+  function toast(msg, ok) {
     const t = $("toast");
     t.textContent = msg;
+    t.classList.toggle("ok", !!ok);
     t.classList.add("show");
-    setTimeout(() => t.classList.remove("show"), 4000);
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(() => t.classList.remove("show"), 4000);
   }
   const now = () => Date.now() + state.skew;
   function dur(ms) {
@@ -223,6 +239,144 @@
     Charts.draw($("chart-alerts"), c.hours_ms, c.alerts, { kind: "bar", color: "#ef4444", timeZone });
   }
 
+  /* ---- account upkeep: one's own password; users (admins) ---- */
+  const isAdmin = () => state.me && state.me.role === "admin";
+  // The message for a failed request: ours for the known statuses, then the server's own words.
+  function failure(e, byStatus) {
+    const key = byStatus[e.status];
+    const ours = key ? I18N.t(key, { s: e.retryAfter || "?", n: MIN_PASSWORD }) : I18N.t("action_failed");
+    return e.message && e.message !== "not logged in" ? ours + " — " + e.message : ours;
+  }
+
+  function openPassword() {
+    for (const id of ["pw-current", "pw-new", "pw-repeat"]) $(id).value = "";
+    $("pw-user").value = state.me.name;
+    $("pw-error").textContent = "";
+    $("pw-hint").textContent = I18N.t("pw_hint", { n: MIN_PASSWORD });
+    $("password-dialog").showModal();
+    $("pw-current").focus();
+  }
+  function passwordProblem(current, fresh, repeat) {
+    if (!current) return ["pw_need_current", "pw-current"];
+    if ([...fresh].length < MIN_PASSWORD) return ["pw_short", "pw-new"]; // code points, as the server counts
+    if (fresh !== repeat) return ["pw_mismatch", "pw-repeat"];
+    if (fresh === current) return ["pw_same", "pw-new"];
+    return null;
+  }
+  async function submitPassword(ev) {
+    ev.preventDefault();
+    const current = $("pw-current").value, fresh = $("pw-new").value, repeat = $("pw-repeat").value;
+    const problem = passwordProblem(current, fresh, repeat);
+    if (problem) {
+      $("pw-error").textContent = I18N.t(problem[0], { n: MIN_PASSWORD });
+      $(problem[1]).focus();
+      return;
+    }
+    $("pw-error").textContent = "";
+    $("pw-submit").disabled = true;
+    try {
+      await post("/auth/me/password", { current_password: current, new_password: fresh });
+      $("password-dialog").close();
+      toast(I18N.t("pw_changed"), true);
+    } catch (e) {
+      $("pw-error").textContent = failure(e, { 403: "pw_wrong", 422: "pw_rejected", 429: "pw_limited" });
+      if (e.status === 403) $("pw-current").select();
+    } finally {
+      $("pw-submit").disabled = false;
+    }
+  }
+
+  async function toggleUsers(show) {
+    $("users-panel").hidden = !show;
+    $("users-button").setAttribute("aria-expanded", String(show));
+    if (!show) return;
+    $("users-error").textContent = "";
+    try {
+      state.users = await api("/users");
+      renderUsers();
+      $("users-panel").scrollIntoView({ block: "nearest" });
+    } catch (e) {
+      $("users-error").textContent = failure(e, {});
+    }
+  }
+  function renderUsers() {
+    if (!state.users) return;
+    $("users-body").replaceChildren(...state.users.map(userRow));
+  }
+  function userRow(u) {
+    const tr = el("tr", u.disabled ? "user disabled" : "user");
+    tr.dataset.user = u.name;
+    const name = el("td", "name", u.name);
+    const self = u.name === state.me.name;
+    if (self) name.append(el("span", "tag", I18N.t("me_tag")));
+    const status = el("td", "status", I18N.t(u.disabled ? "disabled" : "enabled"));
+    const actions = el("td", "actions");
+    const toggle = el("button", u.disabled ? "enable" : "disable", I18N.t(u.disabled ? "enable" : "disable"));
+    toggle.addEventListener("click", () => setEnabled(u, u.disabled));
+    actions.append(toggle);
+    // One's own password is changed with the current one (the API refuses a reset).
+    if (!self) {
+      const reset = el("button", "reset", I18N.t("reset_password"));
+      reset.addEventListener("click", () => resetPassword(u));
+      actions.append(reset);
+    }
+    tr.append(name, el("td", "role", I18N.t("role_" + u.role)), status, actions);
+    return tr;
+  }
+  function confirmed(text) {
+    return new Promise((resolve) => {
+      const d = $("confirm-dialog");
+      $("confirm-text").textContent = text;
+      d.returnValue = "";
+      d.addEventListener("close", () => resolve(d.returnValue === "ok"), { once: true });
+      d.showModal();
+      $("confirm-cancel").focus();
+    });
+  }
+  async function setEnabled(u, enable) {
+    $("users-error").textContent = "";
+    if (!enable) {
+      const self = u.name === state.me.name;
+      if (!(await confirmed(I18N.t(self ? "confirm_disable_self" : "confirm_disable", { name: u.name })))) return;
+    }
+    try {
+      const row = await post("/users/" + encodeURIComponent(u.name) + "/" + (enable ? "enable" : "disable"));
+      if (row.disabled && row.name === state.me.name) { window.location.replace("/login"); return; }
+      state.users = state.users.map((x) => (x.name === row.name ? row : x));
+      renderUsers();
+      toast(I18N.t(enable ? "user_enabled" : "user_disabled", { name: row.name }), true);
+    } catch (e) {
+      $("users-error").textContent = failure(e, { 409: "last_admin", 404: "no_user" });
+    }
+  }
+  async function resetPassword(u) {
+    $("users-error").textContent = "";
+    if (!(await confirmed(I18N.t("confirm_reset", { name: u.name })))) return;
+    try {
+      const r = await post("/users/" + encodeURIComponent(u.name) + "/password", {});
+      $("reset-title").textContent = I18N.t("reset_title", { name: r.name });
+      $("reset-password").textContent = r.password;
+      $("reset-dialog").showModal();
+    } catch (e) {
+      $("users-error").textContent = failure(e, { 404: "no_user" });
+    }
+  }
+  function setupAccounts() {
+    $("password-button").hidden = state.me.via !== "session";
+    $("users-button").hidden = !isAdmin();
+    $("password-button").addEventListener("click", openPassword);
+    $("pw-cancel").addEventListener("click", () => $("password-dialog").close());
+    $("password-form").addEventListener("submit", submitPassword);
+    // No password lingers in the page once the dialogs are closed.
+    $("password-dialog").addEventListener("close", () => {
+      for (const id of ["pw-current", "pw-new", "pw-repeat"]) $(id).value = "";
+    });
+    $("reset-dialog").addEventListener("close", () => { $("reset-password").textContent = ""; });
+    if (!isAdmin()) return;
+    $("users-button").addEventListener("click", () => toggleUsers($("users-panel").hidden));
+    $("users-close").addEventListener("click", () => toggleUsers(false));
+  }
+
   /* ---- loading and the live stream ---- */
   async function loadAll() {
     const [alerts, kpis, devices, charts] = await Promise.all([
@@ -238,7 +392,7 @@
   }
   function renderAll() {
     I18N.apply();
-    renderQueue(); renderKpis(); renderDevices(); renderCharts();
+    renderQueue(); renderKpis(); renderDevices(); renderCharts(); renderUsers();
     const r = state.me ? I18N.t("role_" + state.me.role) : "";
     const name = state.kpis && state.kpis.building_name;
     $("building").textContent = name ? " · " + name : "";
@@ -273,6 +427,7 @@
   async function main() {
     I18N.apply();
     state.me = await api("/auth/me");
+    setupAccounts();
     connect();
     await loadAll();
     setInterval(tick, 1000);
