@@ -67,8 +67,17 @@ def new_secret() -> str:
     return secrets.token_urlsafe(32)
 
 
-def generate_password() -> str:
-    return secrets.token_urlsafe(15)
+PASSWORD_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
+"""Without look-alikes (l and 1, o and 0, i, capitals): a generated password is read out or
+written down when it is handed over."""
+
+
+def generate_password(groups: int = 4) -> str:
+    """Four groups of five, e.g. `k7mpq-3xrtz-...`: 20 characters of a 31-letter alphabet, about
+    99 bits."""
+    return "-".join(
+        "".join(secrets.choice(PASSWORD_ALPHABET) for _ in range(5)) for _ in range(groups)
+    )
 
 
 def digest(secret: str) -> str:

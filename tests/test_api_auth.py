@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from dashboard_api.auth import Role
+from dashboard_api.auth import MIN_PASSWORD, PASSWORD_ALPHABET, Role, generate_password
 from gateway.cli import main as cli_main
 from gateway.storage.batch import WriteBatch
 from tests.test_api_harness import (
@@ -171,3 +171,14 @@ async def test_demo_one_time_admin(tmp_path: Path) -> None:
         r = await a.client.post(LOGIN, json={"name": name, "password": password})
         assert r.json()["role"] == "admin"
         assert cockpit_url(a.runtime, a.server.port) == f"{a.base}/"
+
+
+async def test_generated_passwords_are_long_and_unambiguous() -> None:
+    made = {generate_password() for _ in range(200)}
+    assert len(made) == 200
+    for p in made:
+        groups = p.split("-")
+        assert [len(g) for g in groups] == [5, 5, 5, 5]
+        assert set("".join(groups)) <= set(PASSWORD_ALPHABET)
+        assert len(p) >= MIN_PASSWORD
+    assert not set(PASSWORD_ALPHABET) & set("l1o0iIO")
