@@ -69,7 +69,8 @@ _SET_STATE = "INSERT OR REPLACE INTO store_state (key, value) VALUES (?, ?)"
 
 class ReadingsPath:
     """State and statements of the readings path; runs in the writer thread, inside the
-    transactions the writer opens. In-memory state changes only through `committed()`."""
+    transactions the writer opens. The in-memory state (`open_minutes`, `closed_before`)
+    follows a transaction only once it committed (`committed()`, `packed()`)."""
 
     def __init__(self, conn: sqlite3.Connection, late_ms: int) -> None:
         self.conn = conn
