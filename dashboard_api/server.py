@@ -111,4 +111,11 @@ class ApiServer:
 
 def serve_forever(app: FastAPI, *, host: str, port: int) -> None:
     """Serve `app` in the foreground until SIGINT/SIGTERM (the campus view's process)."""
-    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=5,  # open event streams would hold the shutdown forever
+    )

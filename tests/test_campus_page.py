@@ -1,6 +1,8 @@
 """The campus page in headless Chromium against the campus view run as a process
 (`python -m dashboard_api.campus.cli campus`): buildings in the picker, an alert of b2 in the
-list, and its acknowledge button relayed as a command to b2 with the campus user."""
+list, and its acknowledge button relayed as a command to b2 with the campus user. New alerts
+and state changes show without reload through the live stream: the page's timers are frozen,
+so no poll can be what shows them."""
 
 from __future__ import annotations
 
@@ -8,8 +10,11 @@ import asyncio
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -27,19 +32,25 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _alert(alert_id: str) -> bytes:
+def _alert(
+    alert_id: str,
+    building: str = "b2",
+    message: str = "barrier forced",
+    state: str = "open",
+    updated_ms: int = 1_780_000_000_000,
+) -> bytes:
     alert = {
         "id": alert_id,
         "rule": "gate.forced",
         "subject": "gate-in-1",
         "severity": "critical",
-        "state": "open",
+        "state": state,
         "opened_ms": 1_780_000_000_000,
-        "updated_ms": 1_780_000_000_000,
-        "message": "barrier forced",
+        "updated_ms": updated_ms,
+        "message": message,
     }
-    transition = {"alert_id": alert_id, "action": "open", "actor": "rules", "state": "open"}
-    return json.dumps({"building": "b2", "alert": alert, "transition": transition}).encode()
+    transition = {"alert_id": alert_id, "action": state, "actor": "rules", "state": state}
+    return json.dumps({"building": building, "alert": alert, "transition": transition}).encode()
 
 
 def _start(cfg: Path) -> subprocess.Popen[bytes]:
@@ -85,17 +96,49 @@ async def test_page_lists_buildings_and_relays_acknowledge(
                 errors: list[str] = []
                 page.on("pageerror", lambda e: errors.append(str(e)))
                 page.on("dialog", lambda d: asyncio.ensure_future(d.accept(TOKEN)))
+                # The page's timers never fire from here on: what changes, the stream brought.
+                start = datetime.now(UTC)
+                await page.clock.install(time=start)
+                await page.clock.pause_at(start.timestamp() + 1)
                 await page.goto(f"http://127.0.0.1:{port}/")
                 await expect(page.locator("#picker button")).to_have_count(4)
                 await expect(page.locator("#picker button", has_text="b2 (1)")).to_be_visible()
-                row = page.locator("#alerts tr", has_text="gate.forced")
+                b2_cell = page.get_by_role("cell", name="b2", exact=True)
+                row = page.locator("#alerts tr", has_text="gate.forced").filter(has=b2_cell)
                 await expect(row).to_have_count(1)
+                await expect(page.locator("#live")).to_have_text("live")
+
+                latencies = []
+                for n in range(5):
+                    message = f"barrier forced at lane {n}"
+                    t0 = time.monotonic()
+                    await building.publish(
+                        "campus/b3/alert/gate.forced", _alert(f"al-b3-{n}", "b3", message)
+                    )
+                    await expect(page.locator("#alerts tr", has_text=message)).to_have_count(
+                        1, timeout=2000
+                    )
+                    latencies.append(time.monotonic() - t0)
+                await expect(page.locator("#picker button", has_text="b3 (5)")).to_be_visible()
+                print(f"publish -> page: median {statistics.median(latencies) * 1000:.0f} ms")
+
                 await row.locator("button", has_text="acknowledge").click()
                 for _ in range(200):
                     if commands:
                         break
                     await asyncio.sleep(0.05)
+                # The building's answer: the new state, shown without reload.
+                acked = _alert("al-42", state="acknowledged", updated_ms=1_780_000_001_000)
+                await building.publish("campus/b2/alert/gate.forced", acked)
+                await expect(row.locator("td", has_text="acknowledged")).to_have_count(
+                    1, timeout=2000
+                )
+                await expect(row.locator("button", has_text="acknowledge")).to_have_count(0)
                 assert errors == []
+                # SIGTERM while the page's stream is open: the view still stops (the stream is
+                # cut after uvicorn's 5 s grace), well within systemd's TimeoutStopSec.
+                proc.terminate()
+                proc.wait(12)
             finally:
                 await browser.close()
     finally:

@@ -1,7 +1,7 @@
 """Three building gateways (real processes), each with its own building Mosquitto, and one
 campus view on a campus Mosquitto: an alert raised in building b2 appears in the campus view;
 acknowledging it there changes its state in b2 (recorded with the campus user as actor), and
-the new state comes back to the view.
+the new state comes back to the view; both arrive on the view's live stream.
 
 As documented in deploy/CAMPUS.md §5: the rule engine's notifier publishes alerts on the
 building broker, which bridges `campus/{b}/alert/#` out to the campus broker; the northbound
@@ -10,6 +10,7 @@ sink (status, KPIs, commands) connects to the campus broker itself."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
 from collections.abc import Callable
@@ -20,13 +21,15 @@ from typing import Any
 import httpx
 
 from collectors.mqtt.transport import MqttTransport
-from dashboard_api.campus.app import create_campus_app
+from dashboard_api.campus.app import STREAM_PATH, create_campus_app
 from dashboard_api.campus.state import CampusState
 from gateway.config.campus import CampusViewConfig
 from gateway.config.mqtt import BrokerConfig
 from tests.fixtures.gateway_proc import GatewayFactory, GatewayProcess
 from tests.fixtures.mosquitto import Mosquitto
 from tests.fixtures.net import free_port
+from tests.test_api_harness import SseReader
+from tests.test_campus_stream import StreamingAsgi
 
 BUILDINGS = ("b1", "b2", "b3")
 TOKEN = "campus-token-0123456789"
@@ -41,6 +44,15 @@ async def until(pred: Callable[[], Any], timeout: float = 15.0) -> Any:
             raise TimeoutError(f"condition not met within {timeout} s")
         await asyncio.sleep(0.05)
     return value
+
+
+async def alert_event(sse: SseReader, pred: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    async def find() -> dict[str, Any]:
+        while not pred(data := (await sse.until("alert", timeout=15)).data):
+            pass
+        return data
+
+    return await asyncio.wait_for(find(), 15)
 
 
 def _bridge(b: str, campus_port: int) -> str:
@@ -127,9 +139,14 @@ async def _scenario(
         httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://campus"
         ) as client,
+        httpx.AsyncClient(transport=StreamingAsgi(app), base_url="http://campus") as live,
+        contextlib.AsyncExitStack() as stack,
     ):
         await until(lambda: all(state.building(b).online for b in BUILDINGS))
         assert (await client.get("/api/campus/v1/buildings")).status_code == 401
+        sse = SseReader(
+            await stack.enter_async_context(live.stream("GET", STREAM_PATH, headers=auth))
+        )
 
         gate = MqttTransport(BrokerConfig(port=brokers["b2"].port, client_id="b2-gate-in-1"))
         async with gate:
@@ -148,6 +165,12 @@ async def _scenario(
         (raised,) = await until(forced)
         assert raised["building"] == "b2"
         assert raised["state"] == "open"
+        streamed = await alert_event(sse, lambda a: a["rule"] == "gate.forced")
+        assert (streamed["building"], streamed["id"], streamed["state"]) == (
+            "b2",
+            raised["id"],
+            "open",
+        )
         listed = (await client.get("/api/campus/v1/alerts", headers=auth)).json()["alerts"]
         assert [(a["building"], a["id"]) for a in listed if a["rule"] == "gate.forced"] == [
             ("b2", raised["id"])
@@ -170,6 +193,8 @@ async def _scenario(
             return a is not None and a["state"] == "acknowledged"
 
         await until(acknowledged)
+        streamed = await alert_event(sse, lambda a: a["state"] == "acknowledged")
+        assert (streamed["building"], streamed["id"]) == ("b2", raised["id"])
         await until(lambda: state.building("b2").results)
         assert state.building("b2").results[-1]["ok"] is True
         assert state.building("b2").results[-1]["request_id"] == relayed.json()["request_id"]

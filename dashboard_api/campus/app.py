@@ -5,6 +5,8 @@ rule engine's notifier) and northbound topics (`campus/+/north/#`), keeps the la
 memory (retained statuses, KPIs and online flags come back on reconnect; alerts published
 while the view was down are queued by the broker for its persistent session), and relays
 acknowledge/resolve to the owning building on `campus/{building}/cmd/alert/{id}/{action}`.
+Every change of that state also goes out on a live stream (server-sent events,
+`GET /api/campus/v1/stream`), which the page follows.
 """
 
 from __future__ import annotations
@@ -18,13 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.responses import FileResponse
+from fastapi import Cookie, Depends, FastAPI, Header, HTTPException, Request, Response
+from fastapi.responses import FileResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
 from dashboard_api.campus.state import OPEN_STATES, CampusState
+from dashboard_api.campus.tickets import StreamTickets
+from dashboard_api.stream import EventRing, StreamItem, sse_frames
 from gateway.clock import Clock, SystemClock
 from gateway.config.campus import CampusViewConfig
 from gateway.sinks.northbound import command_topic
@@ -34,6 +38,8 @@ PAGE = Path(__file__).parent / "static"
 COCKPIT_STATIC = Path(__file__).parents[1] / "static"
 """The building cockpit's style sheet and icon, shared by the campus page."""
 _bearer = HTTPBearer(auto_error=False)
+STREAM_PATH = "/api/campus/v1/stream"
+TICKET_COOKIE = "campus_stream"
 
 
 class ActionIn(BaseModel):
@@ -52,6 +58,9 @@ class CampusContext:
     config: CampusViewConfig
     state: CampusState
     clock: Clock
+    hub: EventRing
+    tickets: StreamTickets
+    keepalive_s: float
     transport: Any = None
     """The `MqttTransport` while the app runs."""
 
@@ -78,14 +87,46 @@ def _user(
 User = Annotated[CampusUserRef, Depends(_user)]
 
 
+def _stream_user(
+    c: Ctx,
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    campus_stream: Annotated[str | None, Cookie(max_length=200)] = None,
+) -> CampusUserRef:
+    """A bearer token, or the ticket cookie the page got with one (`EventSource` sends no
+    headers of its own)."""
+    if creds is not None or not campus_stream:
+        return _user(c, creds)
+    name = c.tickets.user(campus_stream, c.clock.now_ms())
+    for u in c.config.users:
+        if u.name == name:
+            return CampusUserRef(u.name, u.role)
+    raise HTTPException(401, "the stream ticket is not valid (any more); get a new one")
+
+
+StreamUser = Annotated[CampusUserRef, Depends(_stream_user)]
+
+
 def create_campus_app(
-    config: CampusViewConfig, *, state: CampusState | None = None, clock: Clock | None = None
+    config: CampusViewConfig,
+    *,
+    state: CampusState | None = None,
+    clock: Clock | None = None,
+    stream_ring: int = 1000,
+    keepalive_s: float = 15.0,
+    ticket_ttl_s: float = 12 * 3600,
 ) -> FastAPI:
+    """`stream_ring`: changes kept for clients resuming the live stream; `keepalive_s`: idle
+    time after which the stream sends a comment (for proxies); `ticket_ttl_s`: how long a
+    stream ticket lets the page's stream reconnect."""
     c = CampusContext(
         config=config,
         state=state or CampusState(config.buildings, config.keep_resolved),
         clock=clock or SystemClock(),
+        hub=EventRing(stream_ring),
+        tickets=StreamTickets(ticket_ttl_s),
+        keepalive_s=keepalive_s,
     )
+    c.state.on_change = c.hub.append
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -110,6 +151,7 @@ def create_campus_app(
                 yield
             finally:
                 c.transport = None
+                c.hub.close()
 
     app = FastAPI(
         title="campus-edge campus view",
@@ -180,6 +222,41 @@ def create_campus_app(
         await c.transport.publish(topic, json.dumps(doc, ensure_ascii=False).encode(), qos=1)
         return {"relayed": True, "topic": topic, "request_id": request_id}
 
+    @app.post(f"{STREAM_PATH}/ticket", status_code=204)
+    async def stream_ticket(request: Request, response: Response, c: Ctx, user: User) -> None:
+        """Sets the cookie that lets this browser open the live stream (for `EventSource`,
+        which cannot send the bearer token) for `ticket_ttl_s`."""
+        response.set_cookie(
+            TICKET_COOKIE,
+            c.tickets.issue(user.name, c.clock.now_ms()),
+            max_age=int(c.tickets.ttl_s),
+            path=STREAM_PATH,
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
+
+    @app.get(
+        STREAM_PATH,
+        response_class=StreamingResponse,
+        responses={200: {"content": {"text/event-stream": {}}, "description": "An SSE stream"}},
+    )
+    async def stream(
+        c: Ctx,
+        _: StreamUser,
+        last_event_id: Annotated[str | None, Header(max_length=64)] = None,
+    ) -> StreamingResponse:
+        """Server-sent events, one per change of the campus state: `alert` (as listed, with
+        `building`), `status` {building, device, status}, `kpi` {building, kpis}, `online`
+        {building, online}, `cmd-result` {building, result}, `building` {building} (first
+        heard of); `reset` when the stream cannot resume from the given Last-Event-ID (reload
+        the state). Keep-alive comments when idle."""
+        return StreamingResponse(
+            sse_frames(c.hub, last_event_id, c.keepalive_s, _payload),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:
         return FileResponse(PAGE / "index.html", headers={"Cache-Control": "no-cache"})
@@ -187,6 +264,10 @@ def create_campus_app(
     app.mount("/campus", StaticFiles(directory=PAGE), name="campus")
     app.mount("/static", StaticFiles(directory=COCKPIT_STATIC), name="static")
     return app
+
+
+def _payload(item: StreamItem) -> Any:
+    return item.payload
 
 
 def _id(bs: Any) -> str:

@@ -1,13 +1,18 @@
 """The campus view's memory: the latest alerts, device statuses and KPIs of every building,
-updated from the buildings' northbound topics on the campus broker."""
+updated from the buildings' northbound topics on the campus broker. Each change is told to
+`on_change(kind, doc)` (the live stream): `alert`, `status`, `kpi`, `online`, `cmd-result`,
+`building` (first heard of)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 OPEN_STATES = ("open", "acknowledged")
+
+Listener = Callable[[str, dict[str, Any]], None]
 
 
 @dataclass(slots=True)
@@ -40,11 +45,21 @@ class BuildingState:
 class CampusState:
     """Applies northbound messages; unknown topics and bad payloads are counted, not fatal."""
 
-    def __init__(self, buildings: list[str] | None = None, keep_resolved: int = 500) -> None:
+    def __init__(
+        self,
+        buildings: list[str] | None = None,
+        keep_resolved: int = 500,
+        on_change: Listener | None = None,
+    ) -> None:
         self.buildings: dict[str, BuildingState] = {b: BuildingState(b) for b in buildings or ()}
         self.keep_resolved = keep_resolved
+        self.on_change = on_change
         self.rejected = 0
         self.applied = 0
+
+    def _emit(self, kind: str, doc: dict[str, Any]) -> None:
+        if self.on_change is not None:
+            self.on_change(kind, doc)
 
     def building(self, b: str) -> BuildingState:
         return self.buildings.setdefault(b, BuildingState(b))
@@ -55,6 +70,7 @@ class CampusState:
             self.rejected += 1
             return False
         b = parts[1]
+        known = b in self.buildings
         try:
             if parts[2] == "alert":
                 ok = self._alert(b, json.loads(payload))
@@ -64,6 +80,8 @@ class CampusState:
                 ok = False
         except (ValueError, KeyError, TypeError):
             ok = False
+        if not known and b in self.buildings:
+            self._emit("building", {"building": b})
         if not ok:
             self.rejected += 1
             return False
@@ -87,8 +105,11 @@ class CampusState:
             transition = None  # the same state again (a snapshot or a resend)
         history = (old or {}).get("transitions", [])
         transitions = [*history, transition] if transition is not None else history
-        alerts[alert["id"]] = {**alert, "building": b, "transitions": transitions[-20:]}
+        new = {**alert, "building": b, "transitions": transitions[-20:]}
+        alerts[alert["id"]] = new
         self._trim(alerts)
+        if new != old:
+            self._emit("alert", _public(new))
 
     def _snapshot(self, b: str, doc: Any) -> bool:
         """The building's unresolved alerts: merged in; those the view holds as unresolved
@@ -103,6 +124,7 @@ class CampusState:
         for a in self.building(b).alerts.values():
             if a["id"] not in ids and a.get("state") in OPEN_STATES and a["updated_ms"] <= ts:
                 a["state"] = "resolved"
+                self._emit("alert", _public(a))
         return True
 
     def _trim(self, alerts: dict[str, dict[str, Any]]) -> None:
@@ -116,15 +138,26 @@ class CampusState:
         bs = self.building(b)
         match rest:
             case ["online"]:
-                bs.online = payload.strip() == b"true"
+                online = payload.strip() == b"true"
+                if online != bs.online:
+                    bs.online = online
+                    self._emit("online", {"building": b, "online": online})
             case ["kpi"]:
-                bs.kpis = json.loads(payload)
+                kpis = json.loads(payload)
+                if kpis != bs.kpis:
+                    bs.kpis = kpis
+                    self._emit("kpi", {"building": b, "kpis": kpis})
             case ["alerts"]:
                 return self._snapshot(b, json.loads(payload))
             case ["status", device]:
-                bs.statuses[device] = json.loads(payload)
+                status = json.loads(payload)
+                if status != bs.statuses.get(device):
+                    bs.statuses[device] = status
+                    self._emit("status", {"building": b, "device": device, "status": status})
             case ["cmd-result"]:
-                bs.results = [*bs.results[-49:], json.loads(payload)]
+                result = json.loads(payload)
+                bs.results = [*bs.results[-49:], result]
+                self._emit("cmd-result", {"building": b, "result": result})
             case ["reading", _]:
                 pass  # readings belong in the time-series store; the view keeps none
             case _:
@@ -135,7 +168,7 @@ class CampusState:
         self, building: str | None = None, states: tuple[str, ...] = ()
     ) -> list[dict[str, Any]]:
         out = [
-            {k: v for k, v in a.items() if k != "transitions"}
+            _public(a)
             for bs in self.buildings.values()
             if building is None or bs.id == building
             for a in bs.alerts.values()
@@ -154,3 +187,8 @@ class CampusState:
             "open_alerts": sum(s["open_alerts"] for s in sums),
             "critical_open": sum(s["critical_open"] for s in sums),
         }
+
+
+def _public(alert: dict[str, Any]) -> dict[str, Any]:
+    """An alert as listed (a copy, without its transitions)."""
+    return {k: v for k, v in alert.items() if k != "transitions"}

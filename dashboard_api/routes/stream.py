@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header
@@ -11,7 +9,7 @@ from fastapi.responses import StreamingResponse
 
 from dashboard_api.auth import Principal
 from dashboard_api.context import ALL, AUTH_RESPONSES, ApiContext, ctx, need
-from dashboard_api.stream import Reset, StreamItem
+from dashboard_api.stream import StreamItem, sse_frames
 from dashboard_api.views import alert_out, status_out
 from gateway.model import Alert, DeviceStatus
 
@@ -40,24 +38,11 @@ async def stream(
     """Events `alert`, `status`, `kpi`, and `reset` (reload: the stream cannot resume from the
     given Last-Event-ID). Alerts are shown as the caller's role may see them, without names."""
 
-    async def frames() -> AsyncIterator[str]:
-        hub = c.hub
-        hub.clients += 1
-        try:
-            yield "retry: 1000\n\n"
-            async for item in hub.follow(last_event_id, c.config.stream_keepalive_s):
-                if item is None:
-                    yield ": keep-alive\n\n"
-                elif isinstance(item, Reset):
-                    yield f"id: {hub.event_id(item.seq)}\nevent: reset\ndata: {{}}\n\n"
-                else:
-                    data = json.dumps(_payload(c, p, item), ensure_ascii=False, default=str)
-                    yield f"id: {hub.event_id(item.seq)}\nevent: {item.kind}\ndata: {data}\n\n"
-        finally:
-            hub.clients -= 1
-
+    frames = sse_frames(
+        c.hub, last_event_id, c.config.stream_keepalive_s, lambda item: _payload(c, p, item)
+    )
     return StreamingResponse(
-        frames(),
+        frames,
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

@@ -1,7 +1,10 @@
 "use strict";
 (function () {
   const API = "/api/campus/v1";
+  const FALLBACK_POLL_MS = 60000; // the live stream does the work; this only covers its gaps
+  const STREAM_EVENTS = ["alert", "status", "kpi", "online", "cmd-result", "building", "reset"];
   let selected = null;
+  let stream = null;
   const $ = (id) => document.getElementById(id);
 
   function token() {
@@ -22,7 +25,7 @@
       try { detail = (await res.json()).detail || detail; } catch (e) { /* not JSON */ }
       throw new Error(typeof detail === "string" ? detail : JSON.stringify(detail));
     }
-    return res.json();
+    return res.status === 204 ? null : res.json();
   }
   function el(tag, cls, text) {
     const e = document.createElement(tag);
@@ -34,13 +37,13 @@
     const nav = $("picker");
     nav.replaceChildren();
     const all = el("button", selected === null ? "active" : "", "all buildings");
-    all.onclick = () => { selected = null; refresh(); };
+    all.onclick = () => { selected = null; refreshSoon(); };
     nav.append(all);
     for (const b of list) {
       const label = b.id + " (" + b.open_alerts + ")";
       const btn = el("button", (selected === b.id ? "active " : "") + (b.online ? "" : "offline"), label);
       btn.title = b.online ? "online" : "gateway offline";
-      btn.onclick = () => { selected = b.id; refresh(); };
+      btn.onclick = () => { selected = b.id; refreshSoon(); };
       nav.append(btn);
     }
   }
@@ -105,6 +108,47 @@
       renderAlerts(alerts.alerts.filter((a) => a.state !== "resolved"));
     } catch (e) { $("status").textContent = e.message; }
   }
-  refresh();
-  setInterval(refresh, 5000);
+  // Events come in bursts (a snapshot, a reconnect's backlog): one reload at a time, and one
+  // more after it if anything changed meanwhile.
+  let loading = null;
+  let stale = false;
+  function refreshSoon() {
+    if (loading) { stale = true; return; }
+    loading = refresh().finally(() => {
+      loading = null;
+      if (stale) { stale = false; refreshSoon(); }
+    });
+  }
+  function showLive(up) {
+    const live = $("live");
+    live.className = up ? "live" : "live down";
+    live.textContent = up ? "live" : "reconnecting";
+  }
+  async function connect() {
+    if (stream) stream.close();
+    stream = null;
+    showLive(false);
+    try {
+      await api("/stream/ticket", { method: "POST" });
+    } catch (e) {
+      $("status").textContent = e.message;
+      setTimeout(connect, 5000);
+      return;
+    }
+    const es = new EventSource(API + "/stream");
+    stream = es;
+    es.addEventListener("open", () => {
+      showLive(true);
+      refreshSoon(); // what changed before this stream began (a resumed one replays it anyway)
+    });
+    es.addEventListener("error", () => {
+      showLive(false);
+      // Closed for good (ticket expired, view restarted): get a new ticket and a new stream.
+      if (es.readyState === EventSource.CLOSED && stream === es) setTimeout(connect, 2000);
+    });
+    for (const kind of STREAM_EVENTS) es.addEventListener(kind, refreshSoon);
+  }
+  refreshSoon();
+  connect();
+  setInterval(refreshSoon, FALLBACK_POLL_MS);
 })();
