@@ -23,6 +23,7 @@ from collectors.mqtt.transport import Message, MqttTransport
 from gateway.config.mqtt import BrokerConfig
 from tests.fixtures.mosquitto import Mosquitto
 from tests.fixtures.net import free_port, wait_for_port
+from tests.test_campus_stream import alert_doc
 
 CHROMIUM = "/usr/bin/chromium"
 TOKEN = "campus-token-0123456789"
@@ -30,27 +31,6 @@ TOKEN = "campus-token-0123456789"
 pytestmark = pytest.mark.skipif(
     shutil.which(CHROMIUM) is None, reason="Debian's chromium is not installed"
 )
-
-
-def _alert(
-    alert_id: str,
-    building: str = "b2",
-    message: str = "barrier forced",
-    state: str = "open",
-    updated_ms: int = 1_780_000_000_000,
-) -> bytes:
-    alert = {
-        "id": alert_id,
-        "rule": "gate.forced",
-        "subject": "gate-in-1",
-        "severity": "critical",
-        "state": state,
-        "opened_ms": 1_780_000_000_000,
-        "updated_ms": updated_ms,
-        "message": message,
-    }
-    transition = {"alert_id": alert_id, "action": state, "actor": "rules", "state": state}
-    return json.dumps({"building": building, "alert": alert, "transition": transition}).encode()
 
 
 def _start(cfg: Path) -> subprocess.Popen[bytes]:
@@ -87,7 +67,7 @@ async def test_page_lists_buildings_and_relays_acknowledge(
         async with building, async_playwright() as pw:
             await building.wait_connected()
             await building.publish("campus/b2/north/online", b"true", retain=True)
-            await building.publish("campus/b2/alert/gate.forced", _alert("al-42"))
+            await building.publish("campus/b2/alert/gate.forced", alert_doc("al-42"))
             browser = await pw.chromium.launch(
                 executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"], headless=True
             )
@@ -113,7 +93,8 @@ async def test_page_lists_buildings_and_relays_acknowledge(
                     message = f"barrier forced at lane {n}"
                     t0 = time.monotonic()
                     await building.publish(
-                        "campus/b3/alert/gate.forced", _alert(f"al-b3-{n}", "b3", message)
+                        "campus/b3/alert/gate.forced",
+                        alert_doc(f"al-b3-{n}", b="b3", message=message),
                     )
                     await expect(page.locator("#alerts tr", has_text=message)).to_have_count(
                         1, timeout=2000
@@ -128,7 +109,7 @@ async def test_page_lists_buildings_and_relays_acknowledge(
                         break
                     await asyncio.sleep(0.05)
                 # The building's answer: the new state, shown without reload.
-                acked = _alert("al-42", state="acknowledged", updated_ms=1_780_000_001_000)
+                acked = alert_doc("al-42", "acknowledged", 1_780_000_001_000)
                 await building.publish("campus/b2/alert/gate.forced", acked)
                 await expect(row.locator("td", has_text="acknowledged")).to_have_count(
                     1, timeout=2000

@@ -136,7 +136,14 @@ async def building_gateway(port: int, b: str = "b2") -> AsyncIterator[MqttTransp
         yield north
 
 
-def alert_doc(alert_id: str, state: str, updated_ms: int, b: str = "b2") -> bytes:
+def alert_doc(
+    alert_id: str,
+    state: str = "open",
+    updated_ms: int = 1_780_000_000_000,
+    b: str = "b2",
+    message: str = "barrier forced",
+) -> bytes:
+    """A building's northbound alert message."""
     alert = {
         "id": alert_id,
         "rule": "gate.forced",
@@ -145,7 +152,7 @@ def alert_doc(alert_id: str, state: str, updated_ms: int, b: str = "b2") -> byte
         "state": state,
         "opened_ms": 1_780_000_000_000,
         "updated_ms": updated_ms,
-        "message": "barrier forced",
+        "message": message,
     }
     transition = {"alert_id": alert_id, "action": state, "actor": "rules", "state": state}
     return json.dumps({"building": b, "alert": alert, "transition": transition}).encode()
