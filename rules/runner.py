@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 _PAGE = 1000
 _MAX_CATCHUP_TICKS = 20_000
 _FRESH_MS = 300_000
+_READINGS_REPLAY_MS = 60_000
+"""Readings replayed after the checkpoint: state is committed at least every `snapshot_s`
+while running, so only the last seconds before a crash can be missing from it."""
 
 
 class RuleRunner:
@@ -120,8 +123,9 @@ class RuleRunner:
         return fed
 
     async def _catch_up(self, now: int, changes: list[Change]) -> int:
-        """Replay events and gate/terminal statuses committed since the checkpoint, ticking
-        the clock through the gap so timers fire at the times they were due."""
+        """Replay events, gate/terminal statuses and readings committed since the checkpoint,
+        ticking the clock through the gap so timers fire at the times they were due. (Readings
+        fed before the crash may come again: the measured rule kinds take a repeat as is.)"""
         since = self.last_tick_ms
         items: list[tuple[int, int, Item]] = []
         after = self.event_rowid
@@ -139,6 +143,7 @@ class RuleRunner:
                 if info.kind in kinds:
                     for st in await self.store.status_history(info.id, since_ms=since + 1):
                         items.append((st.ts_ms, 0, st))
+            items += await self._readings_after(since, min(now, since + _READINGS_REPLAY_MS))
         items.sort(key=lambda x: (x[0], x[1]))
         start = since or (items[0][0] if items else now)
         step = max(1000, (now - start) // _MAX_CATCHUP_TICKS)
@@ -154,6 +159,18 @@ class RuleRunner:
         if items:
             log.info("rules caught up on %d inputs missed while stopped", len(items))
         return len(items)
+
+    async def _readings_after(self, since: int, until: int) -> list[tuple[int, int, Item]]:
+        """The catalogue's devices' readings stored in [since, until], as replay items (those
+        of the checkpoint's own millisecond may have come after its tick)."""
+        known = self.engine.ctx.catalog.devices
+        keys = [k for k in await self.store.series_keys() if k[0] in known]
+        found = await self.store.series_many(keys, since, until + 1)
+        return [
+            (p.ts_ms, 0, Reading(device, metric, p.ts_ms, p.last))
+            for (device, metric), points in zip(keys, found, strict=True)
+            for p in points
+        ]
 
     # -- inputs --------------------------------------------------------------------------
     async def feed(self, items: Iterable[Reading | DeviceStatus]) -> list[Change]:

@@ -171,6 +171,24 @@ async def test_crash_mid_door_window_resumes_from_periodic_snapshot(tmp_path: Pa
     await gw.stop()
 
 
+async def test_crash_before_a_snapshot_replays_the_stored_readings(tmp_path: Path) -> None:
+    """The door reading was stored, but the crash came before the rule state holding it was:
+    no new reading comes after the restart (the door stays open, nothing changes), and the
+    alert still opens when it was due."""
+    clock = ManualClock(START)
+    gw = Gateway(tmp_path / "db.sqlite", clock, _config(snapshot_s=2))
+    await gw.start()
+    await gw.run_to(START + 10_000)
+    await gw.reading("safety-3", "fire_door", 1)
+    await gw.crash()
+    clock.set_ms(START + 45_000)
+    await gw.start()
+    await gw.run_to(START + 120_000)
+    [door] = gw.opened("door.held_open")
+    assert door.alert.opened_ms == START + 70_000
+    await gw.stop()
+
+
 async def test_operator_lifecycle_is_recorded_and_published(tmp_path: Path) -> None:
     clock = ManualClock(START)
     gw = Gateway(tmp_path / "db.sqlite", clock, _config())

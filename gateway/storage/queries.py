@@ -29,6 +29,10 @@ def series_id(conn: sqlite3.Connection, device: str, metric: str) -> int | None:
     return None if row is None else int(row[0])
 
 
+def series_keys(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+    return [(str(d), str(m)) for d, m in conn.execute("SELECT device, metric FROM series")]
+
+
 # One key lookup per bucket of the window (tables are keyed time first).
 _BUCKETS = (
     "WITH RECURSIVE k(b) AS (SELECT :first UNION ALL SELECT b + :width FROM k"

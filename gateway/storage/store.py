@@ -387,6 +387,10 @@ class Store:
         (points,) = await self.series_many([(device, metric)], since_ms, until_ms, bucket)
         return points
 
+    async def series_keys(self) -> list[tuple[str, str]]:
+        """Every (device, metric) that has readings stored."""
+        return await self.read(queries.series_keys)
+
     async def series_many(
         self,
         keys: Sequence[tuple[str, str]],
