@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 from collectors.mqtt.transport import MqttTransport  # noqa: E402
 from gateway.config.mqtt import BrokerConfig  # noqa: E402
 from simulators.broker import Mosquitto, free_port  # noqa: E402
-from simulators.demo import building_config  # noqa: E402
+from simulators.demo import building_config, run_cli  # noqa: E402
 
 BUILDING = "bench"
 TARGET_MS = 200.0
@@ -78,21 +78,6 @@ def gate_event(serial: int, event: str, card: str | None = None) -> bytes:
     if card is not None:
         body["cardNo"] = card
     return json.dumps(body).encode()
-
-
-def cli(*args: str, env: dict[str, str]) -> str:
-    out = subprocess.run(
-        [sys.executable, "-m", "gateway.cli", *args],
-        check=False,
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=60,
-    )
-    if out.returncode != 0:
-        raise RuntimeError(f"campus-edge {' '.join(args)} failed:\n{out.stdout}{out.stderr}")
-    return out.stdout
 
 
 def wait_ready(proc: subprocess.Popen[bytes], log: Path, timeout: float = 60.0) -> float:
@@ -263,7 +248,7 @@ def bench(work: Path, quick: bool, skip_load: bool) -> dict[str, Any]:
         )
         env = dict(os.environ, CAMPUS_EDGE_CARD_KEY=secrets.token_hex(16))
         add = ["tokens", "add", "--config", str(conf), "--label", "bench", "--role", "admin"]
-        token = cli(*add, env=env).strip().splitlines()[-1]
+        token = run_cli(*add, env=env).strip().splitlines()[-1]
 
         log = work / "gateway.log"
         with log.open("wb") as out:

@@ -7,7 +7,7 @@ import argparse
 import asyncio
 import getpass
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -94,7 +94,10 @@ def _load(path: Path) -> GatewayConfig | None:
         return None
 
 
-async def _with_accounts(config: GatewayConfig, work: _Work) -> int:
+Work = Callable[["Accounts"], Awaitable[int]]
+
+
+async def _with_accounts(config: GatewayConfig, work: Work) -> int:
     from dashboard_api.auth import Accounts  # noqa: PLC0415
     from gateway.clock import SystemClock  # noqa: PLC0415
     from gateway.metrics import Metrics  # noqa: PLC0415
@@ -114,9 +117,23 @@ async def _with_accounts(config: GatewayConfig, work: _Work) -> int:
         await store.close()
 
 
-class _Work:
-    async def __call__(self, accounts: Accounts) -> int:
-        raise NotImplementedError
+def _change(
+    config: GatewayConfig,
+    command: str,
+    change: Callable[[Accounts], Awaitable[object]],
+    refused: tuple[type[Exception], ...],
+) -> int:
+    """Run one account change; an expected refusal is said on stderr with exit code 1."""
+
+    async def work(accounts: Accounts) -> int:
+        try:
+            await change(accounts)
+        except refused as exc:
+            print(f"campus-edge users {command}: {exc}", file=sys.stderr)
+            return 1
+        return 0
+
+    return asyncio.run(_with_accounts(config, work))
 
 
 def _password(args: argparse.Namespace, command: str) -> str | None:
@@ -147,21 +164,16 @@ def cmd_users_add(args: argparse.Namespace) -> int:
     config = _load(args.config)
     if config is None:
         return 2
-    typed = _password(args, "add")
-    if typed is None:
+    password = _password(args, "add")
+    if password is None:
         return 1
-    password = typed
-
-    class Add(_Work):
-        async def __call__(self, accounts: Accounts) -> int:
-            try:
-                await accounts.add_user(args.name, Role(args.role), password, actor="cli")
-            except (PasswordTooShort, UserExists, BadName) as exc:
-                print(f"campus-edge users add: {exc}", file=sys.stderr)
-                return 1
-            return 0
-
-    code = asyncio.run(_with_accounts(config, Add()))
+    role = Role(args.role)
+    code = _change(
+        config,
+        "add",
+        lambda accounts: accounts.add_user(args.name, role, password, actor="cli"),
+        (PasswordTooShort, UserExists, BadName),
+    )
     if code == 0:
         print(f"user {args.name} ({args.role}) added")
         _print_password(args, password)
@@ -174,21 +186,15 @@ def cmd_users_passwd(args: argparse.Namespace) -> int:
     config = _load(args.config)
     if config is None:
         return 2
-    typed = _password(args, "passwd")
-    if typed is None:
+    password = _password(args, "passwd")
+    if password is None:
         return 1
-    password = typed
-
-    class Passwd(_Work):
-        async def __call__(self, accounts: Accounts) -> int:
-            try:
-                await accounts.set_password(args.name, password, actor="cli")
-            except (PasswordTooShort, UnknownUser) as exc:
-                print(f"campus-edge users passwd: {exc}", file=sys.stderr)
-                return 1
-            return 0
-
-    code = asyncio.run(_with_accounts(config, Passwd()))
+    code = _change(
+        config,
+        "passwd",
+        lambda accounts: accounts.set_password(args.name, password, actor="cli"),
+        (PasswordTooShort, UnknownUser),
+    )
     if code == 0:
         print(f"password of {args.name} changed; their sessions are ended")
         _print_password(args, password)
@@ -210,18 +216,15 @@ def _set_enabled(args: argparse.Namespace, *, enabled: bool) -> int:
     if config is None:
         return 2
     action = "enable" if enabled else "disable"
-
-    class SetEnabled(_Work):
-        async def __call__(self, accounts: Accounts) -> int:
-            try:
-                await accounts.set_enabled(args.name, enabled, actor="cli")
-            except (UnknownUser, LastAdmin) as exc:
-                print(f"campus-edge users {action}: {exc}", file=sys.stderr)
-                return 1
-            print(f"user {args.name} {action}d")
-            return 0
-
-    return asyncio.run(_with_accounts(config, SetEnabled()))
+    code = _change(
+        config,
+        action,
+        lambda accounts: accounts.set_enabled(args.name, enabled, actor="cli"),
+        (UnknownUser, LastAdmin),
+    )
+    if code == 0:
+        print(f"user {args.name} {action}d")
+    return code
 
 
 def cmd_users_list(args: argparse.Namespace) -> int:
@@ -229,14 +232,13 @@ def cmd_users_list(args: argparse.Namespace) -> int:
     if config is None:
         return 2
 
-    class List(_Work):
-        async def __call__(self, accounts: Accounts) -> int:
-            for u in await accounts.users():
-                flag = " (disabled)" if u.disabled else ""
-                print(f"{u.name}\t{u.role}{flag}")
-            return 0
+    async def show(accounts: Accounts) -> int:
+        for u in await accounts.users():
+            flag = " (disabled)" if u.disabled else ""
+            print(f"{u.name}\t{u.role}{flag}")
+        return 0
 
-    return asyncio.run(_with_accounts(config, List()))
+    return asyncio.run(_with_accounts(config, show))
 
 
 def cmd_tokens_add(args: argparse.Namespace) -> int:
@@ -247,11 +249,10 @@ def cmd_tokens_add(args: argparse.Namespace) -> int:
         return 2
     days = args.days or config.api.token_ttl_days
 
-    class Add(_Work):
-        async def __call__(self, accounts: Accounts) -> int:
-            secret, row = await accounts.create_token(args.label, Role(args.role), days, "cli")
-            print(f"token {row.id} for {row.label} ({row.role}), expires in {days} days:")
-            print(secret)
-            return 0
+    async def add(accounts: Accounts) -> int:
+        secret, row = await accounts.create_token(args.label, Role(args.role), days, "cli")
+        print(f"token {row.id} for {row.label} ({row.role}), expires in {days} days:")
+        print(secret)
+        return 0
 
-    return asyncio.run(_with_accounts(config, Add()))
+    return asyncio.run(_with_accounts(config, add))

@@ -104,7 +104,9 @@ class Processes:
         self.running.clear()
 
 
-def _cli(*args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> str:
+def run_cli(*args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> str:
+    """`campus-edge ARGS` in a child process; its standard output, or RuntimeError saying what
+    it printed if it failed."""
     out = subprocess.run(
         [sys.executable, "-m", "gateway.cli", *args],
         check=False,
@@ -112,10 +114,11 @@ def _cli(*args: str, env: dict[str, str] | None = None, stdin: str | None = None
         text=True,
         env=env,
         input=stdin,
+        timeout=120,
     )
     if out.returncode != 0:
         raise RuntimeError(f"campus-edge {' '.join(args)} failed:\n{out.stdout}{out.stderr}")
-    return out.stdout + out.stderr
+    return out.stdout
 
 
 def _gateway_ready(log: Path) -> bool:
@@ -328,13 +331,15 @@ def run_demo(*, seed: int, speed: float, workdir: str, duration: float) -> int:
             "# Written by `campus-edge demo`; see deploy/examples/building.yaml for a real one.\n"
             + yaml.safe_dump(config, sort_keys=False, allow_unicode=True)
         )
-        print(_cli("check-config", str(config_path), env=env).strip(), flush=True)
+        print(run_cli("check-config", str(config_path), env=env).strip(), flush=True)
 
         roster = work / "roster.csv"
-        _cli("simulate", "gates", "--seed", str(seed), "--write-roster", str(roster), env=env)
-        _cli("residents", "import", "--config", str(config_path), "--roster", str(roster), env=env)
+        run_cli("simulate", "gates", "--seed", str(seed), "--write-roster", str(roster), env=env)
+        run_cli(
+            "residents", "import", "--config", str(config_path), "--roster", str(roster), env=env
+        )
         password = secrets.token_urlsafe(12)
-        _cli(
+        run_cli(
             "users",
             "add",
             "--config",

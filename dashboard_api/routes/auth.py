@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
@@ -115,6 +117,17 @@ async def change_password(
     return Response(status_code=204)
 
 
+@contextlib.contextmanager
+def _refusals() -> Iterator[None]:
+    """An account change the accounts refuse, as the HTTP error that says so."""
+    try:
+        yield
+    except UnknownUser as exc:
+        raise HTTPException(404, str(exc)) from None
+    except LastAdmin as exc:
+        raise HTTPException(409, str(exc)) from None
+
+
 @router.get("/users", responses=AUTH_RESPONSES, tags=["admin"])
 async def users(_: Annotated[Principal, Depends(need(ADMIN))], c: Ctx) -> list[UserOut]:
     """Every cockpit user, with whether they are disabled."""
@@ -142,10 +155,8 @@ async def set_password(
             400, "change your own password at /api/v1/auth/me/password, with the current one"
         )
     password = body.password or generate_password()
-    try:
+    with _refusals():
         await c.accounts.set_password(name, password, p.name)
-    except UnknownUser as exc:
-        raise HTTPException(404, str(exc)) from None
     return PasswordSet(name=name, password=None if body.password else password)
 
 
@@ -162,12 +173,8 @@ async def disable_user(
     name: UserName, p: Annotated[Principal, Depends(need(ADMIN))], c: Ctx
 ) -> UserOut:
     """Disable a user (someone who left): they cannot log in, and their sessions end at once."""
-    try:
+    with _refusals():
         return _user_out(await c.accounts.set_enabled(name, False, p.name))
-    except UnknownUser as exc:
-        raise HTTPException(404, str(exc)) from None
-    except LastAdmin as exc:
-        raise HTTPException(409, str(exc)) from None
 
 
 @router.post("/users/{name}/enable", responses={**AUTH_RESPONSES, **NO_USER}, tags=["admin"])
@@ -175,10 +182,8 @@ async def enable_user(
     name: UserName, p: Annotated[Principal, Depends(need(ADMIN))], c: Ctx
 ) -> UserOut:
     """Let a disabled user log in again (with their password as it was)."""
-    try:
+    with _refusals():
         return _user_out(await c.accounts.set_enabled(name, True, p.name))
-    except UnknownUser as exc:
-        raise HTTPException(404, str(exc)) from None
 
 
 @router.get("/tokens", responses=AUTH_RESPONSES, tags=["admin"])
